@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/url"
 	"os"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/nodewarden/nodewarden/servicekit/backoff"
 	"github.com/nodewarden/nodewarden/servicekit/config"
 )
 
@@ -119,7 +119,7 @@ func Connect(o Options, name string, log *slog.Logger, m *Metrics) (*nats.Conn, 
 		nats.Name(name),
 		nats.MaxReconnects(-1),
 		nats.RetryOnFailedConnect(true),
-		nats.CustomReconnectDelay(func(attempts int) time.Duration { return Backoff(attempts, 100*time.Millisecond, maxWait) }),
+		nats.CustomReconnectDelay(func(attempts int) time.Duration { return backoff.Duration(attempts, 100*time.Millisecond, maxWait) }),
 		nats.ConnectHandler(func(c *nats.Conn) {
 			log.Info("nats connected", "url", c.ConnectedUrlRedacted(), "server", c.ConnectedServerName())
 			m.connected.Set(1)
@@ -166,19 +166,6 @@ func Connect(o Options, name string, log *slog.Logger, m *Metrics) (*nats.Conn, 
 		return nil, fmt.Errorf("connect to nats %s: %w", redact(o.URL), err)
 	}
 	return nc, nil
-}
-
-// Backoff is capped exponential backoff with full jitter in [d/2, d]: attempt 0 waits about
-// base, each later attempt twice as long, never more than max.
-func Backoff(attempt int, base, max time.Duration) time.Duration {
-	d := base
-	for i := 0; i < attempt && d < max; i++ {
-		d *= 2
-	}
-	if d > max {
-		d = max
-	}
-	return d/2 + rand.N(d/2+1)
 }
 
 func redact(u string) string {

@@ -160,3 +160,21 @@ func (s Space) Parse(subj string) (Parsed, error) {
 	p.Node = node
 	return p, nil
 }
+
+// Covers reports whether the subject filter pattern matches every subject that filter sub
+// matches ("nw.>" covers "nw.sample.>").
+func Covers(pattern, sub string) bool {
+	pt, st := strings.Split(pattern, "."), strings.Split(sub, ".")
+	for i, p := range pt {
+		if p == ">" {
+			return len(st) > i
+		}
+		if i >= len(st) {
+			return false
+		}
+		if p != "*" && p != st[i] || p == "*" && st[i] == ">" {
+			return false
+		}
+	}
+	return len(pt) == len(st)
+}

@@ -1,0 +1,273 @@
+// Package consume runs a durable JetStream pull consumer: it decodes each message, hands it to
+// the service's handler, and acks only after the handler succeeded. A retryable failure is
+// nak'ed with backoff; a message that can never be processed (it does not decode, the handler
+// calls it Permanent, or the handler panics) is copied to the dead-letter subject with its
+// original subject and the reason in headers, terminated and counted. The loop never crashes.
+package consume
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/nodewarden/nodewarden/servicekit/backoff"
+	"github.com/nodewarden/nodewarden/servicekit/publish"
+)
+
+// Headers set on a dead letter.
+const (
+	HeaderOriginalSubject  = "Nw-Original-Subject"
+	HeaderOriginalStream   = "Nw-Original-Stream"
+	HeaderOriginalSequence = "Nw-Original-Sequence"
+	HeaderOriginalMsgID    = "Nw-Original-Msg-Id"
+	HeaderConsumer         = "Nw-Consumer"
+	HeaderReason           = "Nw-Dead-Reason"
+)
+
+// Message is one delivered message, decoded.
+type Message struct {
+	Subject   string
+	Header    nats.Header
+	Data      []byte
+	Payload   proto.Message
+	Stream    string
+	StreamSeq uint64
+	Delivered uint64 // 1 on first delivery
+	Time      time.Time
+}
+
+// Decoder turns a message's bytes into its protobuf payload, choosing the type by subject.
+type Decoder func(subject string, data []byte) (proto.Message, error)
+
+// Handler does a message's side effect. It returns nil when done (the message is acked),
+// an error to retry later (nak with backoff), or Permanent(err) to dead-letter it.
+type Handler func(ctx context.Context, m *Message) error
+
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+// Permanent marks an error that no retry will fix: the message is dead-lettered.
+func Permanent(err error) error { return permanentError{err} }
+
+// IsPermanent reports whether err was marked Permanent.
+func IsPermanent(err error) bool { return errors.As(err, new(permanentError)) }
+
+// Config describes one durable consumer.
+type Config struct {
+	Stream  string
+	Durable string
+	// Filters restrict the consumer to these subjects; empty = the whole stream.
+	Filters []string
+	// DeadSubject receives dead letters (subject.Space.Dead(stream)).
+	DeadSubject string
+	Decode      Decoder
+	Handle      Handler
+	// AckWait is how long a delivery may stay unacked before JetStream redelivers it.
+	AckWait time.Duration
+	// MaxAckPending bounds unacked deliveries in flight.
+	MaxAckPending int
+	// Batch is how many messages one pull asks for.
+	Batch int
+	// RetryBase and RetryMax bound the nak delay of a failed message.
+	RetryBase, RetryMax time.Duration
+	// DeliverPolicy of a new consumer; the zero value delivers everything the stream holds.
+	DeliverPolicy jetstream.DeliverPolicy
+}
+
+func (c *Config) defaults() {
+	if c.AckWait == 0 {
+		c.AckWait = 30 * time.Second
+	}
+	if c.MaxAckPending == 0 {
+		c.MaxAckPending = 1000
+	}
+	if c.Batch == 0 {
+		c.Batch = 100
+	}
+	if c.RetryBase == 0 {
+		c.RetryBase = 500 * time.Millisecond
+	}
+	if c.RetryMax == 0 {
+		c.RetryMax = time.Minute
+	}
+}
+
+// Consumer is a configured consume loop.
+type Consumer struct {
+	cfg Config
+	js  jetstream.JetStream
+	pub *publish.Publisher
+	log *slog.Logger
+	m   *Metrics
+}
+
+// New checks cfg and returns a Consumer; Run starts it.
+func New(js jetstream.JetStream, pub *publish.Publisher, cfg Config, log *slog.Logger, m *Metrics) (*Consumer, error) {
+	if cfg.Stream == "" || cfg.Durable == "" || cfg.DeadSubject == "" || cfg.Decode == nil || cfg.Handle == nil {
+		return nil, errors.New("consume: stream, durable, dead subject, decoder and handler are required")
+	}
+	cfg.defaults()
+	return &Consumer{cfg: cfg, js: js, pub: pub, m: m,
+		log: log.With("stream", cfg.Stream, "consumer", cfg.Durable)}, nil
+}
+
+// Run consumes until ctx ends, then returns nil. It (re)creates the durable consumer when it
+// is missing, and keeps going through server restarts.
+func (c *Consumer) Run(ctx context.Context) error {
+	for attempt := 0; ; attempt++ {
+		err := c.runOnce(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		wait := backoff.Duration(attempt, 200*time.Millisecond, 10*time.Second)
+		c.log.Warn("consumer interrupted; restarting", "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+	}
+}
+
+func (c *Consumer) runOnce(ctx context.Context) error {
+	cons, err := c.js.CreateOrUpdateConsumer(ctx, c.cfg.Stream, jetstream.ConsumerConfig{
+		Durable:        c.cfg.Durable,
+		FilterSubjects: c.cfg.Filters,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        c.cfg.AckWait,
+		MaxAckPending:  c.cfg.MaxAckPending,
+		MaxDeliver:     -1, // a retryable failure is retried until it succeeds; poison goes to DEAD
+		DeliverPolicy:  c.cfg.DeliverPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("create consumer %s on %s: %w", c.cfg.Durable, c.cfg.Stream, err)
+	}
+	iter, err := cons.Messages(jetstream.PullMaxMessages(c.cfg.Batch))
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", c.cfg.Durable, err)
+	}
+	stop := context.AfterFunc(ctx, iter.Stop)
+	defer stop()
+	defer iter.Stop()
+	for {
+		msg, err := iter.Next()
+		if err != nil {
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
+				return err
+			}
+			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+				return err
+			}
+			// Missed heartbeats and the like: the iterator re-issues its pulls by itself.
+			c.log.Debug("pull interrupted", "err", err)
+			continue
+		}
+		c.process(ctx, msg)
+	}
+}
+
+// process handles one delivery and settles it: ack, nak with delay, or dead letter + term.
+func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
+	m := &Message{Subject: msg.Subject(), Header: msg.Headers(), Data: msg.Data(), Stream: c.cfg.Stream}
+	if meta, err := msg.Metadata(); err == nil {
+		m.StreamSeq, m.Delivered, m.Time = meta.Sequence.Stream, meta.NumDelivered, meta.Timestamp
+	}
+	payload, err := c.decode(m)
+	if err != nil {
+		c.deadLetter(ctx, msg, m, "decode", err)
+		return
+	}
+	m.Payload = payload
+	err = c.handle(ctx, m)
+	switch {
+	case err == nil:
+		if aerr := msg.Ack(); aerr != nil {
+			c.log.Warn("ack failed; the message will be redelivered", "subject", m.Subject, "seq", m.StreamSeq, "err", aerr)
+		}
+		c.m.processed.WithLabelValues(c.cfg.Durable, "ok").Inc()
+	case IsPermanent(err):
+		reason := "rejected"
+		var pe panicError
+		if errors.As(err, &pe) {
+			reason = "panic"
+		}
+		c.deadLetter(ctx, msg, m, reason, err)
+	default:
+		delay := backoff.Duration(int(m.Delivered)-1, c.cfg.RetryBase, c.cfg.RetryMax)
+		c.log.Warn("handler failed; will retry", "subject", m.Subject, "seq", m.StreamSeq,
+			"delivered", m.Delivered, "retry_in", delay, "err", err)
+		_ = msg.NakWithDelay(delay)
+		c.m.processed.WithLabelValues(c.cfg.Durable, "retry").Inc()
+	}
+}
+
+func (c *Consumer) decode(m *Message) (p proto.Message, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("decoder panic: %v", r)
+		}
+	}()
+	return c.cfg.Decode(m.Subject, m.Data)
+}
+
+type panicError struct{ msg string }
+
+func (e panicError) Error() string { return e.msg }
+
+func (c *Consumer) handle(ctx context.Context, m *Message) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("handler panic", "subject", m.Subject, "seq", m.StreamSeq, "panic", r, "stack", string(debug.Stack()))
+			err = Permanent(panicError{fmt.Sprintf("handler panic: %v", r)})
+		}
+	}()
+	return c.cfg.Handle(ctx, m)
+}
+
+// deadLetter copies the message to the dead-letter subject, then terminates it. If the copy
+// cannot be stored the message is nak'ed instead, so it is never lost.
+func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, m *Message, reason string, cause error) {
+	h := nats.Header{}
+	for k, vs := range m.Header {
+		if k == jetstream.MsgIDHeader {
+			h.Set(HeaderOriginalMsgID, vs[0])
+			continue
+		}
+		h[k] = vs
+	}
+	h.Set(HeaderOriginalSubject, m.Subject)
+	h.Set(HeaderOriginalStream, m.Stream)
+	h.Set(HeaderOriginalSequence, strconv.FormatUint(m.StreamSeq, 10))
+	h.Set(HeaderConsumer, c.cfg.Durable)
+	h.Set(HeaderReason, truncate(reason+": "+cause.Error(), 1024))
+	id := fmt.Sprintf("dead:%s:%d:%s", m.Stream, m.StreamSeq, c.cfg.Durable)
+	if _, err := c.pub.PublishRaw(ctx, c.cfg.DeadSubject, id, m.Data, h); err != nil {
+		c.log.Error("dead letter not stored; will retry", "subject", m.Subject, "seq", m.StreamSeq, "err", err)
+		_ = msg.NakWithDelay(backoff.Duration(int(m.Delivered)-1, c.cfg.RetryBase, c.cfg.RetryMax))
+		c.m.processed.WithLabelValues(c.cfg.Durable, "retry").Inc()
+		return
+	}
+	c.log.Warn("message dead-lettered", "subject", m.Subject, "seq", m.StreamSeq, "reason", reason, "err", cause)
+	if err := msg.TermWithReason(reason); err != nil {
+		c.log.Warn("term failed; a redelivery will be dead-lettered again under the same id", "err", err)
+	}
+	c.m.processed.WithLabelValues(c.cfg.Durable, "dead").Inc()
+	c.m.dead.WithLabelValues(m.Stream, c.cfg.Durable, reason).Inc()
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

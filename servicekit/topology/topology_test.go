@@ -153,6 +153,3 @@ func TestValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
-
-

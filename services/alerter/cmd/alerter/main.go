@@ -1,0 +1,14 @@
+// Command alerter turns problems into Alertmanager alerts that fire and resolve.
+package main
+
+import (
+	"context"
+
+	"github.com/nodewarden/nodewarden/services/alerter"
+	"github.com/nodewarden/nodewarden/servicekit/daemon"
+)
+
+func main() {
+	var cfg alerter.Config
+	daemon.Main("alerter", "nodewarden alerter: turns problems into Alertmanager alerts that fire and resolve.", &cfg, func(ctx context.Context) error { return alerter.Run(ctx, cfg) })
+}

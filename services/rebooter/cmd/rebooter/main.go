@@ -1,0 +1,14 @@
+// Command rebooter reboots its node safely when asked: lock, alert filter, reboot windows, cordon and drain.
+package main
+
+import (
+	"context"
+
+	"github.com/nodewarden/nodewarden/services/rebooter"
+	"github.com/nodewarden/nodewarden/servicekit/daemon"
+)
+
+func main() {
+	var cfg rebooter.Config
+	daemon.Main("rebooter", "nodewarden rebooter: reboots its node safely when asked: lock, alert filter, reboot windows, cordon and drain.", &cfg, func(ctx context.Context) error { return rebooter.Run(ctx, cfg) })
+}

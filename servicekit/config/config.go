@@ -50,15 +50,30 @@ func EnvName(flagName string) string {
 	return EnvPrefix + strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(flagName))
 }
 
+// FromEnv maps the flags that were set from the environment to their variable.
+type FromEnv map[string]string
+
+// Annotate adds the environment variable to a configuration error about a flag that came from
+// the environment, so the operator knows where to look.
+func (f FromEnv) Annotate(err error) error {
+	var ce *Error
+	if errors.As(err, &ce) && ce.Source == "flag" {
+		if env, ok := f[ce.Flag]; ok {
+			ce.Source = env
+		}
+	}
+	return err
+}
+
 // Parse parses args into fs (which must use flag.ContinueOnError), then fills each flag that was
 // not given on the command line from its environment variable. It annotates every flag's usage
 // with its variable so --help shows it. It returns flag.ErrHelp for -h/--help.
-func Parse(fs *flag.FlagSet, args []string) error {
+func Parse(fs *flag.FlagSet, args []string) (FromEnv, error) {
 	return ParseWithEnv(fs, args, os.LookupEnv)
 }
 
 // ParseWithEnv is Parse with an injectable environment (for tests).
-func ParseWithEnv(fs *flag.FlagSet, args []string, lookup func(string) (string, bool)) error {
+func ParseWithEnv(fs *flag.FlagSet, args []string, lookup func(string) (string, bool)) (FromEnv, error) {
 	fs.VisitAll(func(f *flag.Flag) {
 		if !strings.Contains(f.Usage, "(env ") {
 			f.Usage += " (env " + EnvName(f.Name) + ")"
@@ -66,13 +81,14 @@ func ParseWithEnv(fs *flag.FlagSet, args []string, lookup func(string) (string, 
 	})
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return err
+			return nil, err
 		}
-		return &Error{Source: "flag", Reason: err.Error()}
+		return nil, &Error{Source: "flag", Reason: err.Error()}
 	}
 	if fs.NArg() > 0 {
-		return &Error{Source: "flag", Reason: fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+		return nil, &Error{Source: "flag", Reason: fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
 	}
+	fromEnv := FromEnv{}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	var firstErr error
@@ -88,8 +104,9 @@ func ParseWithEnv(fs *flag.FlagSet, args []string, lookup func(string) (string, 
 		if err := setFromEnv(f, v); err != nil {
 			firstErr = &Error{Flag: f.Name, Value: v, Source: name, Reason: err.Error()}
 		}
+		fromEnv[f.Name] = name
 	})
-	return firstErr
+	return fromEnv, firstErr
 }
 
 // setFromEnv sets a flag from one variable; a list flag takes a comma-separated list.

@@ -53,7 +53,7 @@ func TestParse(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var o opts
 			fs := newFS(&o)
-			err := ParseWithEnv(fs, tt.args, func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok })
+			_, err := ParseWithEnv(fs, tt.args, func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok })
 			if tt.wantErr {
 				if !IsConfigError(err) {
 					t.Fatalf("err = %v, want a config error", err)
@@ -81,12 +81,28 @@ func TestHelpNamesEnv(t *testing.T) {
 	fs := newFS(&o)
 	var out strings.Builder
 	fs.SetOutput(&out)
-	err := ParseWithEnv(fs, []string{"--help"}, func(string) (string, bool) { return "", false })
+	_, err := ParseWithEnv(fs, []string{"--help"}, func(string) (string, bool) { return "", false })
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("err = %v, want flag.ErrHelp", err)
 	}
 	if !strings.Contains(out.String(), "NW_NATS_URL") {
 		t.Fatalf("help does not name the env var:\n%s", out.String())
+	}
+}
+
+func TestAnnotateNamesEnv(t *testing.T) {
+	var o opts
+	fs := newFS(&o)
+	fromEnv, err := ParseWithEnv(fs, nil, func(k string) (string, bool) { return "0", k == "NW_REPLICAS" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = fromEnv.Annotate(Invalid("replicas", o.replicas, "must be positive"))
+	if !strings.Contains(err.Error(), "NW_REPLICAS") || !strings.Contains(err.Error(), "--replicas") {
+		t.Fatalf("error = %v", err)
+	}
+	if err := fromEnv.Annotate(Invalid("interval", "0s", "must be positive")); strings.Contains(err.Error(), "NW_") {
+		t.Fatalf("a flag not from the environment was annotated: %v", err)
 	}
 }
 

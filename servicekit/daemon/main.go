@@ -44,7 +44,7 @@ func Execute(ctx context.Context, name, summary string, args []string, stdout, s
 	fs.SetOutput(io.Discard) // errors are printed once, below
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	cfg.AddFlags(fs)
-	err := config.Parse(fs, args)
+	fromEnv, err := config.Parse(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		PrintUsage(stdout, fs, name, summary)
 		return ExitOK
@@ -54,13 +54,13 @@ func Execute(ctx context.Context, name, summary string, args []string, stdout, s
 		return ExitOK
 	}
 	if err == nil {
-		err = cfg.Validate()
+		err = fromEnv.Annotate(cfg.Validate())
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\nRun '%s --help' for usage.\n", name, err, name)
 		return ExitConfig
 	}
-	if err := run(ctx); err != nil {
+	if err := fromEnv.Annotate(run(ctx)); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		if config.IsConfigError(err) {
 			return ExitConfig

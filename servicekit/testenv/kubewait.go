@@ -9,12 +9,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// WaitFor polls cond until it returns true or an error, or ctx ends; what names the condition
-// in the error. A ctx without a deadline gets a 30 s one, so a wait never hangs a test run.
-func (k *Kube) WaitFor(ctx context.Context, what string, cond func(ctx context.Context) (bool, error)) error {
-	return poll(ctx, what, cond)
-}
-
 // WaitPodRunning waits until the pod is Running with its Ready condition true, and returns it.
 func (k *Kube) WaitPodRunning(ctx context.Context, namespace, name string) (*corev1.Pod, error) {
 	var pod *corev1.Pod

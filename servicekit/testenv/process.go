@@ -27,11 +27,12 @@ const (
 
 // process is one server started for a test, with its output captured in a log file.
 type process struct {
-	name    string
-	cmd     *exec.Cmd
-	logPath string
-	done    chan struct{} // closed once the process has exited and been reaped
-	waitErr error         // how it exited; read only after done is closed
+	name     string
+	cmd      *exec.Cmd
+	logPath  string
+	done     chan struct{} // closed once the process has exited and been reaped
+	waitErr  error         // how it exited; read only after done is closed
+	logShown bool          // the log tail is already in a failure message
 }
 
 // startProcess runs bin with args in dir, stdout and stderr going to dir/<name>.log, and
@@ -75,7 +76,9 @@ func startProcess(t testing.TB, name, dir, bin string, args ...string) *process 
 func (p *process) stop(t testing.TB) {
 	select {
 	case <-p.done:
-		t.Logf("testenv: %s had exited during the test (%v); its log ends:\n%s", p.name, p.waitErr, p.logTail())
+		if !p.logShown {
+			t.Logf("testenv: %s had exited during the test (%v); its log ends:\n%s", p.name, p.waitErr, p.logTail())
+		}
 		return
 	default:
 	}
@@ -90,18 +93,8 @@ func (p *process) stop(t testing.TB) {
 		_ = syscall.Kill(-pgid, syscall.SIGKILL)
 		<-p.done
 	}
-	if t.Failed() {
+	if t.Failed() && !p.logShown {
 		t.Logf("testenv: %s log ends:\n%s", p.name, p.logTail())
-	}
-}
-
-// exited reports whether the process has exited.
-func (p *process) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
 	}
 }
 
@@ -120,9 +113,11 @@ func (p *process) waitReady(t testing.TB, timeout time.Duration, ready func(ctx 
 		}
 		select {
 		case <-p.done:
+			p.logShown = true
 			t.Fatalf("testenv: %s exited before it was ready (%v); its log %s ends:\n%s",
 				p.name, p.waitErr, p.logPath, p.logTail())
 		case <-ctx.Done():
+			p.logShown = true
 			t.Fatalf("testenv: %s not ready after %s: %v; its log %s ends:\n%s",
 				p.name, timeout, err, p.logPath, p.logTail())
 		case <-ticker.C:

@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -33,7 +34,7 @@ type PrometheusOptions struct {
 	// ScrapeInterval is the scrape and rule evaluation interval; zero means one second, so
 	// tests wait for data in seconds, not Prometheus's default minute.
 	ScrapeInterval time.Duration
-	// RuleFiles are paths of recording and alerting rule files to load.
+	// RuleFiles are paths of recording and alerting rule files to load, e.g. "testdata/x.yml".
 	RuleFiles []string
 }
 
@@ -54,6 +55,8 @@ type PromSample struct {
 
 // StartPrometheus starts /usr/bin/prometheus on a free loopback port with a generated
 // configuration and its TSDB in a temp dir, waits for /-/ready, and stops it when the test ends.
+// The first samples arrive about 5 s after start whatever the scrape interval, because
+// Prometheus (2.42) applies discovered targets on a fixed 5 s tick; use WaitQuery.
 func StartPrometheus(t testing.TB, opts PrometheusOptions) *Prometheus {
 	t.Helper()
 	bin := requireBinary(t, prometheusBin, "prometheus (Debian package)")
@@ -63,6 +66,17 @@ func StartPrometheus(t testing.TB, opts PrometheusOptions) *Prometheus {
 	interval := opts.ScrapeInterval
 	if interval <= 0 {
 		interval = time.Second
+	}
+
+	// Prometheus resolves rule files against the config file's directory, a temp dir:
+	// make them absolute so paths relative to the test's package work.
+	ruleFiles := make([]string, 0, len(opts.RuleFiles))
+	for _, f := range opts.RuleFiles {
+		abs, err := filepath.Abs(f)
+		if err != nil {
+			t.Fatalf("testenv: prometheus rule file %s: %v", f, err)
+		}
+		ruleFiles = append(ruleFiles, abs)
 	}
 
 	// JSON is YAML, and json.Marshal quotes paths and targets correctly whatever they hold.
@@ -83,7 +97,7 @@ func StartPrometheus(t testing.TB, opts PrometheusOptions) *Prometheus {
 			"scrape_timeout":      model(interval),
 			"evaluation_interval": model(interval),
 		},
-		"rule_files":     append([]string{}, opts.RuleFiles...),
+		"rule_files":     ruleFiles,
 		"scrape_configs": scrapes,
 	})
 	if err != nil {
@@ -142,7 +156,11 @@ func (p *Prometheus) Query(ctx context.Context, promql string) ([]PromSample, er
 		return nil, fmt.Errorf("prometheus query %q: status %d, decode %q: %w", promql, resp.StatusCode, body, err)
 	}
 	if out.Status != "success" {
-		return nil, fmt.Errorf("prometheus query %q: status %d: %s", promql, resp.StatusCode, out.Error)
+		err := fmt.Errorf("prometheus query %q: status %d: %s", promql, resp.StatusCode, out.Error)
+		if resp.StatusCode == http.StatusBadRequest {
+			err = fmt.Errorf("%w: %w", errBadQuery, err)
+		}
+		return nil, err
 	}
 	switch out.Data.ResultType {
 	case "vector":
@@ -183,6 +201,9 @@ func (p *Prometheus) WaitQuery(ctx context.Context, promql string, done func([]P
 	var last []PromSample
 	err := poll(ctx, "prometheus query "+promql, func(ctx context.Context) (bool, error) {
 		s, err := p.Query(ctx, promql)
+		if errors.Is(err, errBadQuery) {
+			return false, err // asking again cannot help
+		}
 		if err != nil {
 			return false, fmt.Errorf("%w: %w", errNotYet, err)
 		}
@@ -194,6 +215,9 @@ func (p *Prometheus) WaitQuery(ctx context.Context, promql string, done func([]P
 	})
 	return last, err
 }
+
+// errBadQuery marks a query Prometheus rejects as malformed (HTTP 400, bad_data).
+var errBadQuery = errors.New("bad query")
 
 // promSample decodes the API's [unix seconds, "value"] pair.
 func promSample(metric map[string]string, v [2]any) (PromSample, error) {

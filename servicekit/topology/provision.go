@@ -98,7 +98,7 @@ func provisionStream(ctx context.Context, js jetstream.JetStream, want jetstream
 func immutableMatch(what string, have, want jetstream.StreamConfig) error {
 	if have.Storage != want.Storage {
 		return fmt.Errorf("%s: storage is %s, want %s (JetStream cannot change it; delete the stream or provision with --storage=%s): %w",
-			what, have.Storage, want.Storage, have.Storage, ErrIncompatible)
+			what, storageName(have.Storage), storageName(want.Storage), storageName(have.Storage), ErrIncompatible)
 	}
 	if have.Retention != want.Retention {
 		return fmt.Errorf("%s: retention is %s, want %s: %w", what, have.Retention, want.Retention, ErrIncompatible)
@@ -146,7 +146,7 @@ func provisionBucket(ctx context.Context, js jetstream.JetStream, want jetstream
 	wantStorage := want.Storage
 	if have.Storage != wantStorage {
 		return res, fmt.Errorf("bucket %s: storage is %s, want %s (delete the bucket or provision with --storage=%s): %w",
-			want.Bucket, have.Storage, wantStorage, have.Storage, ErrIncompatible)
+			want.Bucket, storageName(have.Storage), storageName(wantStorage), storageName(have.Storage), ErrIncompatible)
 	}
 	var diff []string
 	if have.MaxMsgsPerSubject != int64(want.History) {
@@ -175,3 +175,6 @@ func sameSet(a, b []string) bool {
 	slices.Sort(b)
 	return slices.Equal(a, b)
 }
+
+// storageName spells a storage type as the --storage flag does.
+func storageName(s jetstream.StorageType) string { return strings.ToLower(s.String()) }

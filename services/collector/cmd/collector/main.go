@@ -4,8 +4,8 @@ package main
 import (
 	"context"
 
-	"github.com/nodewarden/nodewarden/services/collector"
 	"github.com/nodewarden/nodewarden/servicekit/daemon"
+	"github.com/nodewarden/nodewarden/services/collector"
 )
 
 func main() {

@@ -102,11 +102,11 @@ func (s *Server) Stop() {
 // Restart starts a new server with the same options (and store) on the same port, as a
 // process restart would.
 func (s *Server) Restart() (*Server, error) {
-	s.Stop()
 	o := s.opts
 	if addr, ok := s.Addr().(*net.TCPAddr); ok {
-		o.Port = addr.Port
+		o.Port = addr.Port // before Stop: a stopped server has no address
 	}
+	s.Stop()
 	return Start(o)
 }
 

@@ -34,6 +34,7 @@ build:
 ## test: install what the tests need, then run every module's tests with -race
 test: deps
 	$(GO) test $(TEST_FLAGS) $(PKGS)
+	cd hack/kube && GOWORK=off GOFLAGS=-mod=mod $(GO) test -count=1 .
 
 ## deps: install the real servers and tools the tests use (idempotent)
 deps: deps-apt deps-tools

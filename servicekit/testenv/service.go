@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,4 +78,22 @@ func RunService(t testing.TB, url string, run func(ctx context.Context, c daemon
 		return resp.StatusCode == http.StatusOK
 	})
 	return base
+}
+
+// CheckServiceStarts is every service's smoke test: against a fresh provisioned server the
+// service becomes ready, serves /metrics with its build info, and stops cleanly at cleanup.
+func CheckServiceStarts(t testing.TB, name string, run func(ctx context.Context, c daemon.Common) error) {
+	t.Helper()
+	srv := StartJetStream(t)
+	srv.Provision(t)
+	base := RunService(t, srv.URL(), run)
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if want := `nodewarden_build_info{service="` + name + `"`; !strings.Contains(string(body), want) {
+		t.Fatalf("/metrics lacks %s:\n%s", want, body)
+	}
 }

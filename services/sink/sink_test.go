@@ -3,8 +3,6 @@ package sink_test
 import (
 	"context"
 	"flag"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -21,32 +19,19 @@ func defaults() sink.Config {
 	return cfg
 }
 
-// Against a provisioned server the sink becomes ready, serves its metrics, and stops cleanly.
 func TestRunBecomesReady(t *testing.T) {
-	srv := testenv.StartJetStream(t)
-	srv.Provision(t)
-	base := testenv.RunService(t, srv.URL(), func(ctx context.Context, c daemon.Common) error {
+	testenv.CheckServiceStarts(t, "sink", func(ctx context.Context, c daemon.Common) error {
 		cfg := defaults()
 		cfg.Common = c
 		return sink.Run(ctx, cfg)
 	})
-	resp, err := http.Get(base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if !strings.Contains(string(body), `nodewarden_build_info{service="sink"`) {
-		t.Fatalf("/metrics lacks the build info:\n%s", body)
-	}
 }
 
 func TestRunRejectsBadConfig(t *testing.T) {
 	cfg := defaults()
 	cfg.Common = testenv.Common("nats://127.0.0.1:4222")
 	cfg.Common.HTTPAddr = "nowhere"
-	err := sink.Run(context.Background(), cfg)
-	if !config.IsConfigError(err) || !strings.Contains(err.Error(), "--http-listen") {
+	if err := sink.Run(context.Background(), cfg); !config.IsConfigError(err) || !strings.Contains(err.Error(), "--http-listen") {
 		t.Fatalf("Run = %v, want a config error naming --http-listen", err)
 	}
 }

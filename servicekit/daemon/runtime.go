@@ -43,6 +43,7 @@ type Runtime struct {
 	httpAddr string
 	httpDone chan struct{}
 	checked  atomic.Bool
+	nc       atomic.Pointer[nats.Conn] // Conn, for /readyz, which runs before Start returns
 	mu       sync.Mutex
 	checks   map[string]func() error
 	closed   sync.Once
@@ -79,6 +80,7 @@ func Start(ctx context.Context, name string, c Common, needs topology.Needs) (*R
 		return nil, err
 	}
 	r.Conn = nc
+	r.nc.Store(nc)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		r.Close()
@@ -159,7 +161,7 @@ func (r *Runtime) AddReadiness(name string, check func() error) {
 // Ready is nil when the service is connected, its streams checked, and every added check
 // passes.
 func (r *Runtime) Ready() error {
-	if r.Conn == nil || !r.Conn.IsConnected() {
+	if nc := r.nc.Load(); nc == nil || !nc.IsConnected() {
 		return errors.New("nats not connected")
 	}
 	if !r.checked.Load() {

@@ -126,8 +126,26 @@ func Run(ctx context.Context, c Config) error {
 	if err != nil {
 		return fmt.Errorf("subscribe %s: %w", subj, err)
 	}
-	if err := nc.FlushWithContext(ctx); err != nil && ctx.Err() == nil {
-		log.Warn("subscription not confirmed yet; waiting for the server", "err", err)
+	// The client connects in the background: wait until the server has the subscription, so
+	// nothing published after OnSubscribed is missed.
+	for attempt := 0; ; attempt++ {
+		fctx, fcancel := context.WithTimeout(ctx, 2*time.Second)
+		err := nc.FlushWithContext(fctx)
+		fcancel()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if attempt == 20 {
+			log.Warn("still waiting for the NATS server", "url", c.NATS.URL, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 	if c.OnSubscribed != nil {
 		c.OnSubscribed()

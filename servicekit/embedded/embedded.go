@@ -44,6 +44,7 @@ type ClusterOptions struct {
 type Server struct {
 	*server.Server
 	opts Options
+	port int // the client port actually bound, kept for Restart after Stop
 }
 
 // Start starts a server and waits until it accepts clients and JetStream is up.
@@ -87,7 +88,11 @@ func Start(o Options) (*Server, error) {
 		s.Shutdown()
 		return nil, errors.New("embedded nats: not ready for connections after 30s")
 	}
-	return &Server{Server: s, opts: o}, nil
+	srv := &Server{Server: s, opts: o}
+	if addr, ok := s.Addr().(*net.TCPAddr); ok {
+		srv.port = addr.Port
+	}
+	return srv, nil
 }
 
 // URL is the client URL to connect to.
@@ -100,12 +105,10 @@ func (s *Server) Stop() {
 }
 
 // Restart starts a new server with the same options (and store) on the same port, as a
-// process restart would.
+// process restart would. The server may already be stopped.
 func (s *Server) Restart() (*Server, error) {
 	o := s.opts
-	if addr, ok := s.Addr().(*net.TCPAddr); ok {
-		o.Port = addr.Port // before Stop: a stopped server has no address
-	}
+	o.Port = s.port
 	s.Stop()
 	return Start(o)
 }

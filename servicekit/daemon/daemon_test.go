@@ -123,6 +123,11 @@ func TestRuntimeReadiness(t *testing.T) {
 	if _, body := get(t, base+"/metrics"); !strings.Contains(body, "nodewarden_nats_connected 1") {
 		t.Fatalf("/metrics lacks the connection gauge:\n%s", body)
 	}
+	r.rt.AddDetail("logs", func() string { return "kmsg unreadable" })
+	r.rt.AddDetail("quiet", func() string { return "" })
+	if code, body := get(t, base+"/readyz"); code != http.StatusOK || body != "ok\nlogs: kmsg unreadable\n" {
+		t.Fatalf("/readyz with a detail = %d %q, want 200 naming the detail only", code, body)
+	}
 	r.rt.AddReadiness("output", func() error { return errors.New("influx down") })
 	if code, body := get(t, base+"/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "influx down") {
 		t.Fatalf("/readyz with a failing check = %d %s", code, body)

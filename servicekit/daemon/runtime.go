@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,6 +48,7 @@ type Runtime struct {
 	nc       atomic.Pointer[nats.Conn] // Conn, for /readyz, which runs before Start returns
 	mu       sync.Mutex
 	checks   map[string]func() error
+	details  map[string]func() string
 	closed   sync.Once
 }
 
@@ -70,7 +73,7 @@ func Start(ctx context.Context, name string, c Common, needs topology.Needs) (*R
 	reg.MustRegister(build)
 
 	r := &Runtime{Name: name, Log: log, Registry: reg, Subjects: subject.Space{Prefix: c.Prefix}, common: c,
-		checks: map[string]func() error{}, httpDone: make(chan struct{})}
+		checks: map[string]func() error{}, details: map[string]func() string{}, httpDone: make(chan struct{})}
 	if err := r.serveHTTP(); err != nil {
 		return nil, err
 	}
@@ -130,10 +133,10 @@ func (r *Runtime) serveHTTP() error {
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if err := r.Ready(); err != nil {
-			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			http.Error(w, "not ready: "+err.Error()+r.detailText(), http.StatusServiceUnavailable)
 			return
 		}
-		fmt.Fprintln(w, "ok")
+		fmt.Fprint(w, "ok\n"+r.detailText())
 	})
 	r.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
@@ -156,6 +159,35 @@ func (r *Runtime) AddReadiness(name string, check func() error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.checks[name] = check
+}
+
+// AddDetail adds a line to /readyz's body that does not affect readiness: something degraded
+// the operator should see (a log that cannot be read here) while the service goes on. detail
+// returns "" when there is nothing to say.
+func (r *Runtime) AddDetail(name string, detail func() string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.details[name] = detail
+}
+
+// detailText is the non-empty details, one "name: detail" line each, sorted by name.
+func (r *Runtime) detailText() string {
+	r.mu.Lock()
+	names := make([]string, 0, len(r.details))
+	fns := make(map[string]func() string, len(r.details))
+	for name, fn := range r.details {
+		names = append(names, name)
+		fns[name] = fn
+	}
+	r.mu.Unlock()
+	sort.Strings(names)
+	var b strings.Builder
+	for _, name := range names {
+		if d := fns[name](); d != "" {
+			fmt.Fprintf(&b, "%s: %s\n", name, d)
+		}
+	}
+	return b.String()
 }
 
 // Ready is nil when the service is connected, its streams checked, and every added check

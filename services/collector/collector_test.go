@@ -28,10 +28,39 @@ func TestRunBecomesReady(t *testing.T) {
 }
 
 func TestRunRejectsBadConfig(t *testing.T) {
-	cfg := defaults()
-	cfg.Common = testenv.Common("nats://127.0.0.1:4222")
-	cfg.Node = "bad node"
-	if err := collector.Run(context.Background(), cfg); !config.IsConfigError(err) || !strings.Contains(err.Error(), "--node") {
-		t.Fatalf("Run = %v, want a config error naming --node", err)
+	for _, tc := range []struct {
+		name  string
+		edit  func(*collector.Config)
+		wants []string // in the error
+	}{
+		{"node", func(c *collector.Config) { c.Node = "bad node" }, []string{"--node"}},
+		{"host root", func(c *collector.Config) { c.HostRoot = "/nonexistent/host" }, []string{"--host-root", "/nonexistent/host"}},
+		{"interval", func(c *collector.Config) { c.Interval = 0 }, []string{"--interval"}},
+		{"mount", func(c *collector.Config) { c.Mounts = "/,var/lib" }, []string{"--mounts", "var/lib"}},
+		{"cgroup version", func(c *collector.Config) { c.CgroupVersion = 3 }, []string{"--cgroup-version", "3"}},
+		{"kubelet url", func(c *collector.Config) { c.KubeletHealthzURL = "localhost:10248" }, []string{"--kubelet-healthz-url"}},
+		{"sentinel command", func(c *collector.Config) { c.RebootSentinelCommand = `sh -c "unterminated` }, []string{"--reboot-sentinel-command"}},
+		{"buffer", func(c *collector.Config) { c.BufferSize = 0 }, []string{"--buffer-size"}},
+		{"monitor file", func(c *collector.Config) { c.LogMonitors = []string{"testdata/bad-pattern.json"} },
+			[]string{"testdata/bad-pattern.json", "rules[1].pattern", "task (unclosed"}},
+		{"missing monitor", func(c *collector.Config) { c.LogMonitors = []string{"testdata/none.json"} }, []string{"testdata/none.json"}},
+		{"same source twice", func(c *collector.Config) {
+			c.LogMonitors = []string{"monitors/kernel-monitor.json", "../../../shared/compat/npd/kernel-monitor.json"}
+		}, []string{"--log-monitor", "kernel-monitor"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := defaults()
+			cfg.Common = testenv.Common("nats://127.0.0.1:4222")
+			tc.edit(&cfg)
+			err := collector.Run(context.Background(), cfg)
+			if !config.IsConfigError(err) {
+				t.Fatalf("Run = %v, want a config error", err)
+			}
+			for _, w := range tc.wants {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not name %q", err, w)
+				}
+			}
+		})
 	}
 }

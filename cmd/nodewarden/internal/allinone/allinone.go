@@ -211,6 +211,13 @@ func (c Config) services(nopts natsconn.Options, log *slog.Logger, onListen func
 	var col collector.Config
 	defaults(&col)
 	col.Common, col.Node = common(1), c.Node
+	// The collector's positions live beside the store; there is no kubelet to check on a
+	// laptop, and the runtime's socket only where one runs.
+	col.StateDir = filepath.Join(c.DataDir, "collector")
+	col.KubeletHealthzURL = ""
+	if _, err := os.Stat(col.CRISocket); err != nil {
+		col.CRISocket = ""
+	}
 	var det detector.Config
 	defaults(&det)
 	det.Common = common(2)

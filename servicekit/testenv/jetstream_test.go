@@ -58,7 +58,11 @@ func TestClusterSurvivesOneServer(t *testing.T) {
 	var published bool
 	testenv.WaitFor(t, 30*time.Second, "a publish to succeed with one server down", func() bool {
 		if !published {
-			_, err := js.Publish(ctx, "nw.problem.n1", []byte("after"), jetstream.WithMsgID("a"))
+			// Each attempt gets its own deadline: a publish sent while the client reconnects
+			// or the stream elects a new leader may never be answered.
+			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			_, err := js.Publish(pctx, "nw.problem.n1", []byte("after"), jetstream.WithMsgID("a"))
+			cancel()
 			published = err == nil
 		}
 		if !published {

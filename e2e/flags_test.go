@@ -37,7 +37,7 @@ func TestBinariesRejectBadConfiguration(t *testing.T) {
 	for _, svc := range []string{"collector", "detector", "rebooter", "sink", "alerter"} {
 		all = append(all, invocation{svc, nil})
 	}
-	all = append(all, invocation{"nodewarden", []string{"run"}}, invocation{"nodewarden", []string{"provision"}}, invocation{"nodewarden", []string{"tail"}})
+	all = append(all, invocation{"nodewarden", []string{"run"}}, invocation{"nodewarden", []string{"provision"}}, invocation{"nodewarden", []string{"tail"}}, invocation{"nodewarden", []string{"simulate"}})
 
 	for _, inv := range all {
 		label := strings.TrimSpace(inv.name + " " + strings.Join(inv.args, " "))

@@ -2,7 +2,10 @@ module github.com/nodewarden/nodewarden/e2e
 
 go 1.26.0
 
-require github.com/nodewarden/nodewarden/servicekit v0.0.0
+require (
+	github.com/nats-io/nats.go v1.55.0
+	github.com/nodewarden/nodewarden/servicekit v0.0.0
+)
 
 require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
@@ -47,7 +50,6 @@ require (
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/nats-io/jwt/v2 v2.8.2 // indirect
 	github.com/nats-io/nats-server/v2 v2.15.2 // indirect
-	github.com/nats-io/nats.go v1.55.0 // indirect
 	github.com/nats-io/nkeys v0.4.16 // indirect
 	github.com/nats-io/nuid v1.0.1 // indirect
 	github.com/oklog/ulid/v2 v2.1.2 // indirect

@@ -1,6 +1,7 @@
 // Command nodewarden is the all-in-one pipeline and the operator's CLI: `run` starts every
 // service against an embedded JetStream server, `provision` creates the streams and buckets,
-// `tail` prints the bus decoded, `version` says which build this is.
+// `tail` prints the bus decoded, `simulate` publishes synthetic nodes for load, `version` says
+// which build this is.
 package main
 
 import (
@@ -13,6 +14,7 @@ import (
 
 	"github.com/nodewarden/nodewarden/cmd/nodewarden/internal/allinone"
 	"github.com/nodewarden/nodewarden/cmd/nodewarden/internal/provision"
+	"github.com/nodewarden/nodewarden/cmd/nodewarden/internal/simulate"
 	"github.com/nodewarden/nodewarden/cmd/nodewarden/internal/tail"
 	"github.com/nodewarden/nodewarden/servicekit/daemon"
 	"github.com/nodewarden/nodewarden/servicekit/version"
@@ -36,6 +38,10 @@ var commands = map[string]command{
 		cfg := tail.Config{Stdout: stdout}
 		return daemon.Execute(ctx, "nodewarden tail", tail.Summary, tail.SplitArgs(args, &cfg), stdout, stderr, &cfg, func(ctx context.Context) error { return tail.Run(ctx, cfg) })
 	}},
+	"simulate": {"publish synthetic samples, health reports and kernel logs of N fake nodes (load generator)", func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+		cfg := simulate.Config{Stdout: stdout}
+		return daemon.Execute(ctx, "nodewarden simulate", simulate.Summary, args, stdout, stderr, &cfg, func(ctx context.Context) error { return simulate.Run(ctx, cfg) })
+	}},
 	"version": {"print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) int {
 		fmt.Fprintln(stdout, version.String("nodewarden"))
 		return 0
@@ -44,7 +50,7 @@ var commands = map[string]command{
 
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "Usage: nodewarden <command> [flags]\n\nnodewarden keeps the nodes of a Kubernetes cluster healthy: one event-driven pipeline on NATS JetStream.\n\nCommands:\n")
-	for _, name := range []string{"run", "provision", "tail", "version"} {
+	for _, name := range []string{"run", "provision", "tail", "simulate", "version"} {
 		fmt.Fprintf(w, "  %-10s %s\n", name, commands[name].summary)
 	}
 	fmt.Fprintf(w, "\nRun 'nodewarden <command> --help' for a command's flags.\n")

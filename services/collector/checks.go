@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	nwv1 "github.com/nodewarden/nodewarden/proto/nodewarden/v1"
+	"github.com/nodewarden/nodewarden/servicekit/msgid"
 	"github.com/nodewarden/nodewarden/services/collector/cri"
 	"github.com/nodewarden/nodewarden/services/collector/health"
 	"github.com/nodewarden/nodewarden/services/collector/outbox"
@@ -52,7 +53,7 @@ func (c *collector) runHealth(ctx context.Context) error {
 	health.Run(ctx, checkers, c.cfg.HealthInterval, func(r health.Result) {
 		seq++
 		c.m.healthChecks.WithLabelValues(r.Component, strconv.FormatBool(r.Healthy)).Inc()
-		c.offer(subj, c.msgID("health:"+r.Component, seq), &nwv1.HealthReport{
+		c.offer(subj, msgid.Health(c.cfg.Node, r.Component, c.start, seq), &nwv1.HealthReport{
 			Node: c.cfg.Node, Time: timestamppb.Now(), Seq: seq, Component: r.Component, Healthy: r.Healthy,
 			Message: r.Message, Latency: durationpb.New(r.Latency), Check: r.Check, RestartCount: r.RestartCount,
 		})
@@ -92,7 +93,7 @@ func (c *collector) runSentinel(ctx context.Context) error {
 			func() float64 { return float64(get(w.Counts())) }))
 	}
 	w.Run(ctx, func(ctx context.Context, r *nwv1.RebootRequired) error {
-		return c.send(ctx, subj, r.RequestId, r, outbox.Reboot)
+		return c.send(ctx, subj, msgid.RebootRequired(r.RequestId), r, outbox.Reboot)
 	})
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	nwv1 "github.com/nodewarden/nodewarden/proto/nodewarden/v1"
+	"github.com/nodewarden/nodewarden/servicekit/msgid"
 	"github.com/nodewarden/nodewarden/servicekit/npdconfig"
 	"github.com/nodewarden/nodewarden/services/collector/logwatch"
 	"github.com/nodewarden/nodewarden/services/collector/outbox"
@@ -35,7 +36,7 @@ func (c *collector) logLoop(mon *npdconfig.Monitor) func(context.Context) error 
 		})
 		c.m.watchLog(mon.Source, w)
 		publish := func(ctx context.Context, b *nwv1.LogBatch) error {
-			id := fmt.Sprintf("log:%s:%s:%s:%d", c.cfg.Node, b.Source, b.StreamId, b.FirstSeq)
+			id := msgid.LogBatch(c.cfg.Node, b.Source, b.StreamId, b.FirstSeq)
 			err := c.send(ctx, subj, id, b, outbox.Log)
 			if errors.Is(err, outbox.ErrDropped) {
 				c.m.logBatchesDropped.Inc() // the watcher retries the same batch

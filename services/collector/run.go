@@ -113,10 +113,3 @@ func (c *collector) send(ctx context.Context, subj, msgID string, m proto.Messag
 	}
 	return c.out.Send(ctx, subj, msgID, data, class)
 }
-
-// msgID is the identity of a message from this collector process: the content's kind, the node,
-// the process start and the message's sequence, so a retried publish is stored once while a
-// restarted collector (whose sequences start again) is not mistaken for a duplicate.
-func (c *collector) msgID(kind string, seq uint64) string {
-	return fmt.Sprintf("%s:%s:%d:%d", kind, c.cfg.Node, c.start.UnixNano(), seq)
-}

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	nwv1 "github.com/nodewarden/nodewarden/proto/nodewarden/v1"
+	"github.com/nodewarden/nodewarden/servicekit/msgid"
 	"github.com/nodewarden/nodewarden/services/collector/cgroups"
 	"github.com/nodewarden/nodewarden/services/collector/cri"
 	"github.com/nodewarden/nodewarden/services/collector/nodestat"
@@ -62,7 +63,7 @@ func (c *collector) runSamples(ctx context.Context) error {
 			c.log.Debug("node sample incomplete", "err", err)
 		}
 		s.Node, s.Time, s.Seq, s.CollectorStart = c.cfg.Node, timestamppb.New(now), seq, start
-		c.offer(nodeSubj, c.msgID("node", seq), s)
+		c.offer(nodeSubj, msgid.NodeSample(c.cfg.Node, c.start, seq), s)
 
 		if names != nil {
 			names.refresh()
@@ -90,7 +91,7 @@ func (c *collector) runSamples(ctx context.Context) error {
 			}
 			cs := &nwv1.ContainerSamples{Node: c.cfg.Node, Time: timestamppb.New(now), Seq: seq, Containers: list,
 				Pods: pods, Vanished: uint32(cst.Vanished), CollectorStart: start}
-			c.offer(ctrSubj, c.msgID("containers", seq), cs)
+			c.offer(ctrSubj, msgid.ContainerSamples(c.cfg.Node, c.start, seq), cs)
 		}
 		select {
 		case <-ctx.Done():

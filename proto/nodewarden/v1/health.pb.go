@@ -24,7 +24,8 @@ const (
 )
 
 // HealthReport is one check of a node component (kubelet, containerd, docker), published on
-// nw.health.<node>. The message id is node + component + seq.
+// nw.health.<node>. The message id is node + component +
+// collector_start + seq (servicekit/msgid).
 type HealthReport struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Node  string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`

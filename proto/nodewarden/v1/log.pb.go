@@ -24,7 +24,8 @@ const (
 
 // LogBatch is a batch of lines from one log source of one node, published on
 // nw.log.<source>.<node>. The source is the NPD monitor's `source` (e.g. "kernel-monitor"), so a
-// rule file sees only its own lines. The message id is node + source + first_seq.
+// rule file sees only its own lines. The message id is node + source +
+// stream_id + first_seq (servicekit/msgid).
 type LogBatch struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Node   string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`

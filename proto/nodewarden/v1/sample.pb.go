@@ -77,7 +77,8 @@ func (QOSClass) EnumDescriptor() ([]byte, []int) {
 
 // NodeSample is one node's resource sample, published every interval on
 // nw.sample.node.<node>. Counters are cumulative (as node_exporter reports them) so a missed or
-// repeated sample never skews a rate. The message id is node + seq.
+// repeated sample never skews a rate. The message id is node +
+// collector_start + seq (servicekit/msgid).
 type NodeSample struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Node  string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
@@ -831,7 +832,8 @@ func (x *NetworkStats) GetTxDropped() uint64 {
 
 // ContainerSamples holds every container of one node for one interval, published on
 // nw.sample.container.<node>: one message per node per interval keeps the message rate
-// independent of the container count.
+// independent of the container count. The message id is node + collector_start + seq
+// (servicekit/msgid).
 type ContainerSamples struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Node       string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`

@@ -2,6 +2,7 @@ package simulate
 
 import (
 	"regexp"
+	"strconv"
 	"testing"
 	"time"
 
@@ -190,10 +191,10 @@ func TestSeedDecidesTheNodes(t *testing.T) {
 // Message ids carry the identity the proto comments name, and differ between intervals.
 func TestMessageIDs(t *testing.T) {
 	n := testNode(t, 1, 2, params{logRate: 1})
-	start := n.start
+	start := strconv.FormatInt(n.start.UnixNano(), 10)
 	tests := []struct{ got, want string }{
-		{n.sampleID("sample.node", 7), "sample.node:ip-10-0-0-1.ec2.internal:" + start + ":7"},
-		{n.sampleID("sample.container", 8), "sample.container:ip-10-0-0-1.ec2.internal:" + start + ":8"},
+		{n.nodeSampleID(7), "sample.node:ip-10-0-0-1.ec2.internal:" + start + ":7"},
+		{n.containerSamplesID(8), "sample.container:ip-10-0-0-1.ec2.internal:" + start + ":8"},
 		{n.healthID("kubelet", 9), "health:ip-10-0-0-1.ec2.internal:kubelet:" + start + ":9"},
 		{n.logID(&nwv1.LogBatch{Source: "kernel-monitor", StreamId: "kmsg:b", FirstSeq: 10}), "log:ip-10-0-0-1.ec2.internal:kernel-monitor:kmsg:b:10"},
 	}

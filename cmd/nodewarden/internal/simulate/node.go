@@ -3,12 +3,12 @@ package simulate
 import (
 	"math"
 	"math/rand/v2"
-	"strconv"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	nwv1 "github.com/nodewarden/nodewarden/proto/nodewarden/v1"
+	"github.com/nodewarden/nodewarden/servicekit/msgid"
 	"github.com/nodewarden/nodewarden/servicekit/subject"
 )
 
@@ -29,8 +29,7 @@ type fakeNode struct {
 	name  string
 	r     *rand.Rand
 	p     params
-	start string // collector start in Unix nanoseconds, for message ids
-	idBuf []byte
+	start time.Time // collector start, for message ids
 	last  time.Time
 
 	subjNode, subjContainers, subjHealth, subjLog string
@@ -51,7 +50,7 @@ type fakeNode struct {
 // same seed gives the same nodes, pods and ids.
 func newNode(sp subject.Space, name string, seed int64, i int, start time.Time, p params, kern *kernelCatalog) (*fakeNode, error) {
 	r := newNodeRand(seed, i)
-	n := &fakeNode{name: name, r: r, p: p, start: strconv.FormatInt(start.UnixNano(), 10)}
+	n := &fakeNode{name: name, r: r, p: p, start: start}
 	var err error
 	if n.subjNode, err = sp.NodeSample(name); err != nil {
 		return nil, err
@@ -214,35 +213,19 @@ func ewma(prev, cur, dt, window float64) float64 {
 
 func round2(v float64) float64 { return math.Round(v*100) / 100 }
 
-// Message ids, from the content's identity as the proto comments define it: a sample is node +
-// collector start + seq, a health report adds the component, a log batch is node + source +
-// stream id + first seq. The collector start makes two runs of the simulator distinct.
+// Message ids come from servicekit/msgid, as the collector's do; the start makes two runs of
+// the simulator distinct.
 
-func (n *fakeNode) sampleID(kind string, seq uint64) string {
-	b := append(n.idBuf[:0], kind...)
-	b = append(append(b, ':'), n.name...)
-	b = append(append(b, ':'), n.start...)
-	b = strconv.AppendUint(append(b, ':'), seq, 10)
-	n.idBuf = b
-	return string(b)
+func (n *fakeNode) nodeSampleID(seq uint64) string { return msgid.NodeSample(n.name, n.start, seq) }
+
+func (n *fakeNode) containerSamplesID(seq uint64) string {
+	return msgid.ContainerSamples(n.name, n.start, seq)
 }
 
 func (n *fakeNode) healthID(component string, seq uint64) string {
-	b := append(n.idBuf[:0], "health:"...)
-	b = append(append(b, n.name...), ':')
-	b = append(append(b, component...), ':')
-	b = append(append(b, n.start...), ':')
-	b = strconv.AppendUint(b, seq, 10)
-	n.idBuf = b
-	return string(b)
+	return msgid.Health(n.name, component, n.start, seq)
 }
 
 func (n *fakeNode) logID(b *nwv1.LogBatch) string {
-	id := append(n.idBuf[:0], "log:"...)
-	id = append(append(id, n.name...), ':')
-	id = append(append(id, b.Source...), ':')
-	id = append(append(id, b.StreamId...), ':')
-	id = strconv.AppendUint(id, b.FirstSeq, 10)
-	n.idBuf = id
-	return string(id)
+	return msgid.LogBatch(n.name, b.Source, b.StreamId, b.FirstSeq)
 }

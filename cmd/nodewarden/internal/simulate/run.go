@@ -159,10 +159,10 @@ func (s *sim) loop(ctx context.Context, n *fakeNode, nextSample time.Time) {
 // container samples, a health report per component. It returns false once ctx ended.
 func (s *sim) publishInterval(ctx context.Context, n *fakeNode, now time.Time) bool {
 	n.interval(now)
-	if _, more := s.send(ctx, kindNode, n.subjNode, n.sampleID("sample.node", n.ns.Seq), n.ns); !more {
+	if _, more := s.send(ctx, kindNode, n.subjNode, n.nodeSampleID(n.ns.Seq), n.ns); !more {
 		return false
 	}
-	if _, more := s.send(ctx, kindContainer, n.subjContainers, n.sampleID("sample.container", n.cs.seq), n.cs.msg); !more {
+	if _, more := s.send(ctx, kindContainer, n.subjContainers, n.containerSamplesID(n.cs.seq), n.cs.msg); !more {
 		return false
 	}
 	for i := range n.health {

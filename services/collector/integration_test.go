@@ -337,7 +337,6 @@ func TestBuiltInMonitorIsNPDs(t *testing.T) {
 	}
 }
 
-
 // Where the kernel log cannot be read, the collector says so in /readyz's detail, stays ready
 // and goes on sampling.
 func TestUnreadableKernelLogKeepsReady(t *testing.T) {

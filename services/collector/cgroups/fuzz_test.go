@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	nwv1 "github.com/nodewarden/nodewarden/proto/nodewarden/v1"
+	"github.com/nodewarden/nodewarden/services/collector/internal/bytesparse"
 )
 
 // Run one with: go test -run '^$' -fuzz FuzzParseKV ./services/collector/cgroups/
@@ -150,9 +151,9 @@ func FuzzFlat(f *testing.F) {
 		if v, limited, err := parseMax(b); err == nil && !limited && v != 0 {
 			t.Fatalf("parseMax(%q) = %d unlimited", b, v)
 		}
-		if v, err := atoi(trimSpace(b)); err == nil {
-			if back, _ := strconv.ParseInt(string(trimSpace(b)), 10, 64); back != v {
-				t.Fatalf("atoi(%q) = %d, strconv says %d", b, v, back)
+		if v, err := bytesparse.Int(bytesparse.TrimSpace(b)); err == nil {
+			if back, _ := strconv.ParseInt(string(bytesparse.TrimSpace(b)), 10, 64); back != v {
+				t.Fatalf("Int(%q) = %d, strconv says %d", b, v, back)
 			}
 		}
 		if _, err := parseFirstPid(b); err != nil {

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	nwv1 "github.com/nodewarden/nodewarden/proto/nodewarden/v1"
+	"github.com/nodewarden/nodewarden/services/collector/internal/bytesparse"
 )
 
 // A pod's containers share one network namespace, read through /proc/<pid>/net/dev of any
@@ -41,12 +42,12 @@ func parseNetDev(b []byte, ifs []ifaceStats) ([]ifaceStats, error) {
 	ifs = ifs[:0]
 	for len(b) > 0 {
 		var line []byte
-		line, b = nextLine(b)
+		line, b = bytesparse.NextLine(b)
 		colon := bytes.IndexByte(line, ':')
 		if colon < 0 {
 			continue
 		}
-		name := trimSpace(line[:colon])
+		name := bytesparse.TrimSpace(line[:colon])
 		if len(name) == 0 {
 			return ifs, errSyntax
 		}
@@ -55,8 +56,8 @@ func parseNetDev(b []byte, ifs []ifaceStats) ([]ifaceStats, error) {
 		rest := line[colon+1:]
 		for i := range st.v {
 			var f []byte
-			f, rest = field(rest)
-			v, err := atou(f)
+			f, rest = bytesparse.Field(rest)
+			v, err := bytesparse.Uint(f)
 			if err != nil {
 				return ifs, err
 			}

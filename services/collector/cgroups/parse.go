@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/nodewarden/nodewarden/services/collector/internal/bytesparse"
 )
 
 // The parsers work on the bytes of one read, without splitting into strings: a pass parses
@@ -15,8 +17,8 @@ import (
 
 var (
 	errEmpty  = errors.New("empty file")
-	errSyntax = errors.New("syntax error")
-	errRange  = errors.New("value out of range")
+	errSyntax = bytesparse.ErrSyntax // also the number parsers' error, so errors.Is matches both
+	errRange  = bytesparse.ErrRange
 )
 
 // unlimitedV1 is where cgroup v1 starts to print "no limit": the kernel reports
@@ -24,103 +26,26 @@ var (
 // not a limit anyone set.
 const unlimitedV1 = 1 << 62
 
-// nextLine returns the first line of b and the rest after its newline.
-func nextLine(b []byte) (line, rest []byte) {
-	if i := bytes.IndexByte(b, '\n'); i >= 0 {
-		return b[:i], b[i+1:]
-	}
-	return b, nil
-}
-
-// field returns the first space-separated field of b and the rest after the spaces that follow it.
-func field(b []byte) (f, rest []byte) {
-	i := 0
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t') {
-		i++
-	}
-	b = b[i:]
-	j := 0
-	for j < len(b) && b[j] != ' ' && b[j] != '\t' {
-		j++
-	}
-	f, rest = b[:j], b[j:]
-	for len(rest) > 0 && (rest[0] == ' ' || rest[0] == '\t') {
-		rest = rest[1:]
-	}
-	return f, rest
-}
-
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\n') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t' || b[len(b)-1] == '\n') {
-		b = b[:len(b)-1]
-	}
-	return b
-}
-
-// atou parses a decimal uint64.
-func atou(b []byte) (uint64, error) {
-	if len(b) == 0 {
-		return 0, errSyntax
-	}
-	var n uint64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, errSyntax
-		}
-		d := uint64(c - '0')
-		if n > (math.MaxUint64-d)/10 {
-			return 0, errRange
-		}
-		n = n*10 + d
-	}
-	return n, nil
-}
-
-// atoi parses a decimal int64 with an optional minus sign.
-func atoi(b []byte) (int64, error) {
-	neg := len(b) > 0 && b[0] == '-'
-	if neg {
-		b = b[1:]
-	}
-	u, err := atou(b)
-	if err != nil {
-		return 0, err
-	}
-	if neg {
-		if u > 1<<63 {
-			return 0, errRange
-		}
-		return -int64(u), nil
-	}
-	if u > math.MaxInt64 {
-		return 0, errRange
-	}
-	return int64(u), nil
-}
-
 // parseUint parses a file holding one unsigned number (memory.current, pids.current, ...).
 func parseUint(b []byte) (uint64, error) {
-	b = trimSpace(b)
+	b = bytesparse.TrimSpace(b)
 	if len(b) == 0 {
 		return 0, errEmpty
 	}
-	return atou(b)
+	return bytesparse.Uint(b)
 }
 
 // parseMax parses a cgroup v2 limit file holding a number or "max"; unlimited is reported as
 // ok=false.
 func parseMax(b []byte) (v uint64, limited bool, err error) {
-	b = trimSpace(b)
+	b = bytesparse.TrimSpace(b)
 	if len(b) == 0 {
 		return 0, false, errEmpty
 	}
 	if string(b) == "max" {
 		return 0, false, nil
 	}
-	v, err = atou(b)
+	v, err = bytesparse.Uint(b)
 	return v, err == nil, err
 }
 
@@ -129,22 +54,22 @@ func parseMax(b []byte) (v uint64, limited bool, err error) {
 // was there. Values of other keys are not parsed.
 func parseKV(b []byte, keys []string, vals []uint64) (found uint32, err error) {
 	clear(vals)
-	if len(trimSpace(b)) == 0 {
+	if len(bytesparse.TrimSpace(b)) == 0 {
 		return 0, errEmpty
 	}
 	for len(b) > 0 {
 		var line []byte
-		line, b = nextLine(b)
+		line, b = bytesparse.NextLine(b)
 		if len(line) == 0 {
 			continue
 		}
-		key, rest := field(line)
+		key, rest := bytesparse.Field(line)
 		for i, k := range keys {
 			if string(key) != k {
 				continue
 			}
-			val, _ := field(rest)
-			v, verr := atou(val)
+			val, _ := bytesparse.Field(rest)
+			v, verr := bytesparse.Uint(val)
 			if verr != nil {
 				// Keep going: one bad line should not cost the other values.
 				if err == nil {
@@ -162,22 +87,22 @@ func parseKV(b []byte, keys []string, vals []uint64) (found uint32, err error) {
 
 // cpuMax is cgroup v2 cpu.max: "max 100000" or "50000 100000" (quota and period in µs).
 func parseCPUMax(b []byte) (quota int64, period uint64, err error) {
-	b = trimSpace(b)
+	b = bytesparse.TrimSpace(b)
 	if len(b) == 0 {
 		return 0, 0, errEmpty
 	}
-	q, rest := field(b)
-	p, rest := field(rest)
+	q, rest := bytesparse.Field(b)
+	p, rest := bytesparse.Field(rest)
 	if len(rest) != 0 || len(p) == 0 {
 		return 0, 0, errSyntax
 	}
-	if period, err = atou(p); err != nil {
+	if period, err = bytesparse.Uint(p); err != nil {
 		return 0, 0, err
 	}
 	if string(q) == "max" {
 		return -1, period, nil
 	}
-	u, err := atou(q)
+	u, err := bytesparse.Uint(q)
 	if err != nil || u > math.MaxInt64 {
 		return 0, 0, errSyntax
 	}
@@ -203,8 +128,8 @@ type ioTotals struct{ rbytes, wbytes, rios, wios uint64 }
 func parseIOStat(b []byte, t *ioTotals) error {
 	for len(b) > 0 {
 		var line []byte
-		line, b = nextLine(b)
-		dev, rest := field(line)
+		line, b = bytesparse.NextLine(b)
+		dev, rest := bytesparse.Field(line)
 		if len(dev) == 0 {
 			continue
 		}
@@ -213,7 +138,7 @@ func parseIOStat(b []byte, t *ioTotals) error {
 		}
 		for len(rest) > 0 {
 			var kv []byte
-			kv, rest = field(rest)
+			kv, rest = bytesparse.Field(rest)
 			eq := bytes.IndexByte(kv, '=')
 			if eq < 0 {
 				return errSyntax
@@ -231,7 +156,7 @@ func parseIOStat(b []byte, t *ioTotals) error {
 			default:
 				continue
 			}
-			v, err := atou(kv[eq+1:])
+			v, err := bytesparse.Uint(kv[eq+1:])
 			if err != nil {
 				return err
 			}
@@ -247,13 +172,13 @@ func parseIOStat(b []byte, t *ioTotals) error {
 func parseBlkio(b []byte) (read, write uint64, err error) {
 	for len(b) > 0 {
 		var line []byte
-		line, b = nextLine(b)
-		dev, rest := field(line)
+		line, b = bytesparse.NextLine(b)
+		dev, rest := bytesparse.Field(line)
 		if len(dev) == 0 || string(dev) == "Total" {
 			continue
 		}
-		op, rest := field(rest)
-		val, _ := field(rest)
+		op, rest := bytesparse.Field(rest)
+		val, _ := bytesparse.Field(rest)
 		if bytes.IndexByte(dev, ':') < 0 || len(val) == 0 {
 			return 0, 0, errSyntax
 		}
@@ -266,7 +191,7 @@ func parseBlkio(b []byte) (read, write uint64, err error) {
 		default:
 			continue
 		}
-		v, err := atou(val)
+		v, err := bytesparse.Uint(val)
 		if err != nil {
 			return 0, 0, err
 		}
@@ -280,12 +205,12 @@ func parseBlkio(b []byte) (read, write uint64, err error) {
 func parseFirstPid(b []byte) (int, error) {
 	for len(b) > 0 {
 		var line []byte
-		line, b = nextLine(b)
-		line = trimSpace(line)
+		line, b = bytesparse.NextLine(b)
+		line = bytesparse.TrimSpace(line)
 		if len(line) == 0 {
 			continue
 		}
-		v, err := atou(line)
+		v, err := bytesparse.Uint(line)
 		if err != nil {
 			return 0, err
 		}

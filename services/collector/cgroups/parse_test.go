@@ -110,16 +110,6 @@ func TestParseFlat(t *testing.T) {
 			t.Errorf("parseMax(%q) = %d, %v, %v; want %d, %v, %v", tt.in, v, limited, err, tt.v, tt.limited, tt.wantErr)
 		}
 	}
-	for in, want := range map[string]int64{"-1\n": -1, "100000": 100000, "-9223372036854775808": -9223372036854775808} {
-		if got, err := atoi(trimSpace([]byte(in))); got != want || err != nil {
-			t.Errorf("atoi(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "-", "--1", "9223372036854775808", "-9223372036854775809", "1e3"} {
-		if _, err := atoi([]byte(in)); err == nil {
-			t.Errorf("atoi(%q): no error", in)
-		}
-	}
 }
 
 func TestParseIOStat(t *testing.T) {

@@ -2,6 +2,7 @@ package cgroups
 
 import (
 	nwv1 "github.com/nodewarden/nodewarden/proto/nodewarden/v1"
+	"github.com/nodewarden/nodewarden/services/collector/internal/bytesparse"
 )
 
 // The files of a container cgroup a sample is made of, and how each fills it. Only these are
@@ -138,7 +139,7 @@ var v1Files = []fileSpec{
 }
 
 var v1Limits = []fileSpec{
-	{hCPU, "cpu.cfs_quota_us", func(a *acc, b []byte) (err error) { a.lim.quota, err = atoi(trimSpace(b)); return }},
+	{hCPU, "cpu.cfs_quota_us", func(a *acc, b []byte) (err error) { a.lim.quota, err = bytesparse.Int(bytesparse.TrimSpace(b)); return }},
 	{hCPU, "cpu.cfs_period_us", func(a *acc, b []byte) (err error) { a.lim.period, err = parseUint(b); return }},
 	{hCPU, "cpu.shares", func(a *acc, b []byte) (err error) { a.lim.shares, err = parseUint(b); return }},
 	{hMemory, "memory.limit_in_bytes", func(a *acc, b []byte) error {

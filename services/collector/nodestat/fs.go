@@ -9,6 +9,7 @@ import (
 	"time"
 
 	nwv1 "github.com/nodewarden/nodewarden/proto/nodewarden/v1"
+	"github.com/nodewarden/nodewarden/services/collector/internal/bytesparse"
 )
 
 // mount is one configured mount point and what the reader keeps about it between reads.
@@ -108,11 +109,11 @@ func covers(mp []byte, path string) bool {
 func parseMountinfo(b []byte, f [][]byte, mounts []*mount) error {
 	for len(b) > 0 {
 		var line []byte
-		line, b = nextLine(b)
+		line, b = bytesparse.NextLine(b)
 		if len(line) == 0 {
 			continue
 		}
-		f = fields(line, f)
+		f = bytesparse.Fields(line, f)
 		sep := -1
 		for i := 6; i < len(f); i++ {
 			if len(f[i]) == 1 && f[i][0] == '-' {
@@ -133,11 +134,11 @@ func parseMountinfo(b []byte, f [][]byte, mounts []*mount) error {
 func parseMounts(b []byte, f [][]byte, mounts []*mount) error {
 	for len(b) > 0 {
 		var line []byte
-		line, b = nextLine(b)
+		line, b = bytesparse.NextLine(b)
 		if len(line) == 0 {
 			continue
 		}
-		f = fields(line, f)
+		f = bytesparse.Fields(line, f)
 		if len(f) < 4 {
 			return malformed("mounts line %q", line)
 		}

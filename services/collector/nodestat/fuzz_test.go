@@ -5,7 +5,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 )
 
@@ -112,22 +111,5 @@ func FuzzParseMountinfo(f *testing.F) {
 		ms := []*mount{{point: "/", matched: -1}, {point: "/var/lib/kubelet", matched: -1}}
 		checkMalformed(t, parseMountinfo(b, nil, ms))
 		checkMalformed(t, parseMounts(b, nil, ms))
-	})
-}
-
-// The fast float path must agree with strconv wherever it accepts an input.
-func FuzzParseFloat(f *testing.F) {
-	for _, s := range []string{"0.00", "61.70", "3183.96", "1e3", ".5", "123456789012345", "-1", "NaN"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		got, ok := parseFloat([]byte(s))
-		if !ok {
-			return
-		}
-		want, err := strconv.ParseFloat(s, 64)
-		if err != nil || got != want {
-			t.Fatalf("parseFloat(%q) = %v; strconv gives %v, %v", s, got, want, err)
-		}
 	})
 }

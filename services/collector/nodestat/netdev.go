@@ -4,6 +4,7 @@ import (
 	"bytes"
 
 	nwv1 "github.com/nodewarden/nodewarden/proto/nodewarden/v1"
+	"github.com/nodewarden/nodewarden/services/collector/internal/bytesparse"
 )
 
 // netDevFields is the number of counters after "name:" in /proc/net/dev: eight receive
@@ -19,7 +20,7 @@ func parseNetDev(b []byte, f [][]byte, name func([]byte) string) ([]*nwv1.Networ
 	var out []*nwv1.NetworkStats
 	for len(b) > 0 {
 		var line []byte
-		line, b = nextLine(b)
+		line, b = bytesparse.NextLine(b)
 		colon := bytes.IndexByte(line, ':')
 		if colon < 0 {
 			if len(bytes.TrimSpace(line)) == 0 || bytes.IndexByte(line, '|') >= 0 {
@@ -31,14 +32,14 @@ func parseNetDev(b []byte, f [][]byte, name func([]byte) string) ([]*nwv1.Networ
 		if len(iface) == 0 || bytes.ContainsAny(iface, " \t|") {
 			return nil, malformed("interface name in %q", line)
 		}
-		f = fields(line[colon+1:], f)
+		f = bytesparse.Fields(line[colon+1:], f)
 		if len(f) != netDevFields {
 			return nil, malformed("interface %q has %d counters, want %d", iface, len(f), netDevFields)
 		}
 		var v [netDevFields]uint64
 		for i := range v {
-			x, ok := parseUint(f[i])
-			if !ok {
+			x, err := bytesparse.Uint(f[i])
+			if err != nil {
 				return nil, malformed("interface %q counter %d %q", iface, i+1, f[i])
 			}
 			v[i] = x

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
 
 	nwv1 "github.com/nodewarden/nodewarden/proto/nodewarden/v1"
+	"github.com/nodewarden/nodewarden/services/collector/internal/bytesparse"
 )
 
 // userHZ is the unit of /proc/stat times: USER_HZ is 100 on every Linux architecture that
@@ -21,97 +21,6 @@ func malformed(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errMalformed, fmt.Sprintf(format, args...))
 }
 
-// nextLine cuts the first line off b.
-func nextLine(b []byte) (line, rest []byte) {
-	if i := bytes.IndexByte(b, '\n'); i >= 0 {
-		return b[:i], b[i+1:]
-	}
-	return b, nil
-}
-
-// fields splits b at runs of spaces and tabs into dst[:0], reusing dst.
-func fields(b []byte, dst [][]byte) [][]byte {
-	dst = dst[:0]
-	start := -1
-	for i, c := range b {
-		if c == ' ' || c == '\t' {
-			if start >= 0 {
-				dst = append(dst, b[start:i])
-				start = -1
-			}
-			continue
-		}
-		if start < 0 {
-			start = i
-		}
-	}
-	if start >= 0 {
-		dst = append(dst, b[start:])
-	}
-	return dst
-}
-
-// parseUint parses a decimal unsigned integer without allocating.
-func parseUint(b []byte) (uint64, bool) {
-	if len(b) == 0 {
-		return 0, false
-	}
-	var n uint64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		d := uint64(c - '0')
-		if n > (math.MaxUint64-d)/10 {
-			return 0, false
-		}
-		n = n*10 + d
-	}
-	return n, true
-}
-
-var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
-
-// parseFloat parses a non-negative decimal. The kernel's forms ("61.70", "3183.96") take an exact
-// path without allocating: a mantissa below 2^53 divided by an exact power of ten is correctly
-// rounded, so the result equals strconv.ParseFloat's. Anything else goes to strconv.
-func parseFloat(b []byte) (float64, bool) {
-	var mant uint64
-	digits, frac := 0, -1
-	for i, c := range b {
-		switch {
-		case c >= '0' && c <= '9':
-			mant = mant*10 + uint64(c-'0')
-			digits++
-			if frac >= 0 {
-				frac++
-			}
-		case c == '.' && frac < 0 && i > 0:
-			frac = 0
-		default:
-			return slowFloat(b)
-		}
-		if digits > 15 {
-			return slowFloat(b)
-		}
-	}
-	if digits == 0 || frac == 0 {
-		return slowFloat(b)
-	}
-	if frac < 0 {
-		return float64(mant), true
-	}
-	return float64(mant) / pow10[frac], true
-}
-
-func slowFloat(b []byte) (float64, bool) {
-	f, err := strconv.ParseFloat(string(b), 64)
-	if err != nil || f < 0 || math.IsNaN(f) || math.IsInf(f, 0) {
-		return 0, false
-	}
-	return f, true
-}
-
 // parseStat reads the aggregate "cpu" line (user nice system idle iowait irq softirq steal
 // guest guest_nice, in USER_HZ; kernels before 2.6.33 print fewer, which stay zero) and counts the
 // "cpuN" lines, one per online CPU.
@@ -120,13 +29,13 @@ func parseStat(b []byte, f [][]byte) (*nwv1.CPUStats, error) {
 	var cores uint32
 	for len(b) > 0 {
 		var line []byte
-		line, b = nextLine(b)
+		line, b = bytesparse.NextLine(b)
 		if len(line) < 3 || line[0] != 'c' || line[1] != 'p' || line[2] != 'u' {
 			continue
 		}
-		f = fields(line, f)
+		f = bytesparse.Fields(line, f)
 		if string(f[0]) != "cpu" {
-			if _, ok := parseUint(f[0][3:]); ok {
+			if _, err := bytesparse.Uint(f[0][3:]); err == nil {
 				cores++
 			}
 			continue
@@ -139,8 +48,8 @@ func parseStat(b []byte, f [][]byte) (*nwv1.CPUStats, error) {
 		}
 		var ticks [8]uint64
 		for i := 1; i < len(f) && i <= len(ticks); i++ {
-			v, ok := parseUint(f[i])
-			if !ok {
+			v, err := bytesparse.Uint(f[i])
+			if err != nil {
 				return nil, malformed("cpu field %d %q", i, f[i])
 			}
 			ticks[i-1] = v
@@ -165,15 +74,15 @@ func parseStat(b []byte, f [][]byte) (*nwv1.CPUStats, error) {
 
 // parseLoadavg reads the first three fields of /proc/loadavg ("1.59 1.96 1.42 3/86 5455").
 func parseLoadavg(b []byte, f [][]byte) (*nwv1.LoadAverage, error) {
-	line, _ := nextLine(b)
-	f = fields(line, f)
+	line, _ := bytesparse.NextLine(b)
+	f = bytesparse.Fields(line, f)
 	if len(f) < 3 {
 		return nil, malformed("%d fields, want at least 3", len(f))
 	}
 	var v [3]float64
 	for i := range v {
-		x, ok := parseFloat(f[i])
-		if !ok {
+		x, err := bytesparse.Float(f[i])
+		if err != nil {
 			return nil, malformed("load field %d %q", i+1, f[i])
 		}
 		v[i] = x
@@ -188,7 +97,7 @@ func parseMeminfo(b []byte, f [][]byte) (*nwv1.MemoryStats, error) {
 	haveTotal := false
 	for len(b) > 0 {
 		var line []byte
-		line, b = nextLine(b)
+		line, b = bytesparse.NextLine(b)
 		if len(line) == 0 {
 			continue
 		}
@@ -215,12 +124,12 @@ func parseMeminfo(b []byte, f [][]byte) (*nwv1.MemoryStats, error) {
 		default:
 			continue
 		}
-		f = fields(line[colon+1:], f)
+		f = bytesparse.Fields(line[colon+1:], f)
 		if len(f) == 0 || len(f) > 2 {
 			return nil, malformed("line %q", line)
 		}
-		v, ok := parseUint(f[0])
-		if !ok {
+		v, err := bytesparse.Uint(f[0])
+		if err != nil {
 			return nil, malformed("line %q", line)
 		}
 		if len(f) == 2 {
@@ -242,11 +151,11 @@ func parseMeminfo(b []byte, f [][]byte) (*nwv1.MemoryStats, error) {
 func parsePressure(b []byte, f [][]byte) (some, full *nwv1.PressureLine, err error) {
 	for len(b) > 0 {
 		var line []byte
-		line, b = nextLine(b)
+		line, b = bytesparse.NextLine(b)
 		if len(line) == 0 {
 			continue
 		}
-		f = fields(line, f)
+		f = bytesparse.Fields(line, f)
 		if len(f) != 5 {
 			return nil, nil, malformed("line %q", line)
 		}
@@ -258,23 +167,25 @@ func parsePressure(b []byte, f [][]byte) (some, full *nwv1.PressureLine, err err
 				return nil, nil, malformed("field %q", kv)
 			}
 			k, v := kv[:eq], kv[eq+1:]
-			var ok bool
+			var perr error
 			var i int
 			switch string(k) {
 			case "avg10":
 				i = 0
-				p.Avg10, ok = parseFloat(v)
+				p.Avg10, perr = bytesparse.Float(v)
 			case "avg60":
 				i = 1
-				p.Avg60, ok = parseFloat(v)
+				p.Avg60, perr = bytesparse.Float(v)
 			case "avg300":
 				i = 2
-				p.Avg300, ok = parseFloat(v)
+				p.Avg300, perr = bytesparse.Float(v)
 			case "total":
 				i = 3
-				p.TotalUsec, ok = parseUint(v)
+				p.TotalUsec, perr = bytesparse.Uint(v)
+			default:
+				perr = errMalformed
 			}
-			if !ok || seen[i] {
+			if perr != nil || seen[i] {
 				return nil, nil, malformed("field %q", kv)
 			}
 			seen[i] = true
@@ -302,13 +213,13 @@ func parsePressure(b []byte, f [][]byte) (some, full *nwv1.PressureLine, err err
 
 // parseUptime reads the first field of /proc/uptime ("3183.96 3718.82").
 func parseUptime(b []byte, f [][]byte) (float64, error) {
-	line, _ := nextLine(b)
-	f = fields(line, f)
+	line, _ := bytesparse.NextLine(b)
+	f = bytesparse.Fields(line, f)
 	if len(f) == 0 {
 		return 0, malformed("empty")
 	}
-	v, ok := parseFloat(f[0])
-	if !ok {
+	v, err := bytesparse.Float(f[0])
+	if err != nil {
 		return 0, malformed("uptime %q", f[0])
 	}
 	return v, nil

@@ -3,7 +3,6 @@ package nodestat
 import (
 	"errors"
 	"math"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -11,70 +10,6 @@ import (
 
 	nwv1 "github.com/nodewarden/nodewarden/proto/nodewarden/v1"
 )
-
-func TestParseFloatMatchesStrconv(t *testing.T) {
-	for _, s := range []string{
-		"0", "0.00", "1.59", "61.70", "3183.96", "8213412.55", "0.01", "100.00", "999999999999999",
-		"123456789012.345", "0.1", "7", "20.97", "24.30",
-		// Beyond the fast path: strconv decides.
-		"1234567890123456.7", "1e3", ".5", "5.", "0.0000000000000001",
-	} {
-		got, ok := parseFloat([]byte(s))
-		want, err := strconv.ParseFloat(s, 64)
-		if !ok || err != nil || got != want {
-			t.Errorf("parseFloat(%q) = %v, %v; strconv gives %v, %v", s, got, ok, want, err)
-		}
-	}
-	for _, s := range []string{"", ".", "-1", "1.2.3", "x", "1,5", "NaN", "Inf", "1e400", "--"} {
-		if v, ok := parseFloat([]byte(s)); ok {
-			t.Errorf("parseFloat(%q) = %v, want rejected", s, v)
-		}
-	}
-}
-
-func TestParseUint(t *testing.T) {
-	tests := []struct {
-		in   string
-		want uint64
-		ok   bool
-	}{
-		{"0", 0, true},
-		{"827052527", 827052527, true},
-		{"18446744073709551615", math.MaxUint64, true},
-		{"18446744073709551616", 0, false},
-		{"99999999999999999999", 0, false},
-		{"", 0, false},
-		{"-1", 0, false},
-		{"1a", 0, false},
-		{" 1", 0, false},
-	}
-	for _, tt := range tests {
-		if got, ok := parseUint([]byte(tt.in)); got != tt.want || ok != tt.ok {
-			t.Errorf("parseUint(%q) = %v, %v; want %v, %v", tt.in, got, ok, tt.want, tt.ok)
-		}
-	}
-}
-
-func TestFields(t *testing.T) {
-	tests := map[string][]string{
-		"":                 nil,
-		"   ":              nil,
-		"a":                {"a"},
-		"  cpu0 1\t2  3 ":  {"cpu0", "1", "2", "3"},
-		"x\t\ty":           {"x", "y"},
-		"some avg10=0.00 ": {"some", "avg10=0.00"},
-	}
-	for in, want := range tests {
-		got := fields([]byte(in), nil)
-		var s []string
-		for _, f := range got {
-			s = append(s, string(f))
-		}
-		if strings.Join(s, "|") != strings.Join(want, "|") || len(s) != len(want) {
-			t.Errorf("fields(%q) = %q, want %q", in, s, want)
-		}
-	}
-}
 
 func TestParseStat(t *testing.T) {
 	tests := []struct {

@@ -161,22 +161,27 @@ func (o *Outbox) enqueue(it *Item) {
 }
 
 // evictLocked picks what to drop for the incoming item: the oldest sample; else, for an
-// incoming sample, the sample itself; else the oldest log batch.
+// incoming sample, the sample itself; else the oldest log batch, which is the incoming one
+// when only reboot requests are queued (so only reboot requests ever exceed Size).
 func (o *Outbox) evictLocked(in *Item) *Item {
-	for _, c := range []Class{Sample, Log} {
-		if c == Log && in.Class == Sample {
-			return in
-		}
-		if q := o.queues[c]; len(q) > 0 {
-			victim := q[0]
-			q[0] = nil
-			o.queues[c] = q[1:]
-			o.n--
-			o.queued.WithLabelValues(classNames[c]).Dec()
-			return victim
-		}
+	if len(o.queues[Sample]) > 0 {
+		return o.popLocked(Sample)
 	}
-	return nil
+	if in.Class == Sample || len(o.queues[Log]) == 0 {
+		return in
+	}
+	return o.popLocked(Log)
+}
+
+// popLocked takes the oldest item of class c off its queue.
+func (o *Outbox) popLocked(c Class) *Item {
+	q := o.queues[c]
+	it := q[0]
+	q[0] = nil // let the dropped payload be collected
+	o.queues[c] = q[1:]
+	o.n--
+	o.queued.WithLabelValues(classNames[c]).Dec()
+	return it
 }
 
 // next returns the most important queued item without removing it.
@@ -195,14 +200,10 @@ func (o *Outbox) next() *Item {
 func (o *Outbox) remove(it *Item) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	q := o.queues[it.Class]
-	if len(q) == 0 || q[0] != it {
+	if q := o.queues[it.Class]; len(q) == 0 || q[0] != it {
 		return false
 	}
-	q[0] = nil
-	o.queues[it.Class] = q[1:]
-	o.n--
-	o.queued.WithLabelValues(classNames[it.Class]).Dec()
+	o.popLocked(it.Class)
 	return true
 }
 
@@ -218,6 +219,11 @@ func (o *Outbox) Run(ctx context.Context) {
 	defer o.close()
 	attempt := 0
 	for {
+		// Checked on every turn, not only when idle or after a failure: while messages keep
+		// coming and publishes keep succeeding, the queue may never empty.
+		if ctx.Err() != nil {
+			return
+		}
 		it := o.next()
 		if it == nil {
 			select {
@@ -262,6 +268,7 @@ func (o *Outbox) close() {
 	for c := range o.queues {
 		rest = append(rest, o.queues[c]...)
 		o.queues[c] = nil
+		o.queued.WithLabelValues(classNames[c]).Set(0)
 	}
 	o.n = 0
 	o.mu.Unlock()

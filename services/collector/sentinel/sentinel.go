@@ -67,10 +67,10 @@ type Counts struct {
 
 // Watcher checks the sentinel and asks for a reboot once per boot.
 type Watcher struct {
-	opts      Options
-	log       *slog.Logger
-	statePath string
-	asked     string // the boot id a request was published for
+	opts                                                    Options
+	log                                                     *slog.Logger
+	statePath                                               string
+	asked                                                   string // the boot id a request was published for
 	checks, required, published, checkErrors, publishErrors atomic.Uint64
 }
 

@@ -31,6 +31,9 @@ func (s Space) p() string {
 	return s.Prefix
 }
 
+// Join is the subject of the given tokens under the prefix; tokens are used as given.
+func (s Space) Join(parts ...string) string { return s.join(parts...) }
+
 func (s Space) join(parts ...string) string {
 	return s.p() + "." + strings.Join(parts, ".")
 }

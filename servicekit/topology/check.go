@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
+	"strconv"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -73,3 +75,28 @@ func covers(have []string, s string) bool {
 	}
 	return false
 }
+
+// Partitions reads P, the partition count of the DETECT stream, from its configuration, so the
+// detector always agrees with what was provisioned.
+func Partitions(ctx context.Context, js jetstream.JetStream) (int, error) {
+	st, err := js.Stream(ctx, StreamDetect)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return 0, fmt.Errorf("stream %s: %w", StreamDetect, ErrMissing)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("check stream %s: %w", StreamDetect, err)
+	}
+	for _, src := range st.CachedInfo().Config.Sources {
+		for _, t := range src.SubjectTransforms {
+			if m := partitionRe.FindStringSubmatch(t.Destination); m != nil {
+				p, err := strconv.Atoi(m[1])
+				if err == nil && p > 0 {
+					return p, nil
+				}
+			}
+		}
+	}
+	return 0, fmt.Errorf("stream %s: no partition() in its source transforms: %w", StreamDetect, ErrIncompatible)
+}
+
+var partitionRe = regexp.MustCompile(`\{\{\s*partition\(\s*(\d+)\s*,`)

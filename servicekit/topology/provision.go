@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sort"
 	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -107,7 +108,25 @@ func immutableMatch(what string, have, want jetstream.StreamConfig) error {
 		return fmt.Errorf("%s: subjects are %v, want %v (another installation or prefix?): %w",
 			what, have.Subjects, want.Subjects, ErrIncompatible)
 	}
+	if h, w := sourcesString(have.Sources), sourcesString(want.Sources); h != w {
+		return fmt.Errorf("%s: sources are %s, want %s (a different --detector-partitions? delete the stream to change it): %w",
+			what, h, w, ErrIncompatible)
+	}
 	return nil
+}
+
+// sourcesString describes sources and their transforms, for comparison and errors.
+func sourcesString(srcs []*jetstream.StreamSource) string {
+	var parts []string
+	for _, s := range srcs {
+		p := s.Name
+		for _, t := range s.SubjectTransforms {
+			p += " " + t.Source + "->" + t.Destination
+		}
+		parts = append(parts, p)
+	}
+	sort.Strings(parts)
+	return "[" + strings.Join(parts, "; ") + "]"
 }
 
 func limitDiff(have, want jetstream.StreamConfig) []string {

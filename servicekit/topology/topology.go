@@ -7,6 +7,7 @@ package topology
 
 import (
 	"flag"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -22,6 +23,10 @@ const (
 	StreamEvents  = "EVENTS"
 	StreamReboot  = "REBOOT"
 	StreamDead    = "DEAD"
+	// StreamDetect is the detector's input: LOGS, health reports and node samples sourced into
+	// one stream with the partition of their node in the subject (see DetectSubject), so each
+	// detector replica consumes only the partitions it holds, every message of a node in order.
+	StreamDetect = "DETECT"
 )
 
 // KV bucket names.
@@ -46,6 +51,10 @@ type Settings struct {
 	MaxBytes        int64 // per stream; -1 = unlimited
 	DuplicateWindow time.Duration
 	SlackSentTTL    time.Duration
+	// DetectorPartitions is P, the fixed number of partitions the detector's input is split
+	// into by node; changing it needs DETECT deleted and provisioned again.
+	DetectorPartitions int
+	DetectMaxAge       time.Duration
 }
 
 // DefaultSettings are DESIGN.md's limits for a single server.
@@ -62,6 +71,9 @@ func DefaultSettings() Settings {
 		MaxBytes:        -1,
 		DuplicateWindow: 2 * time.Minute,
 		SlackSentTTL:    24 * time.Hour,
+		// 64 partitions spread a cluster of any size over up to 64 detector replicas.
+		DetectorPartitions: 64,
+		DetectMaxAge:       time.Hour,
 	}
 }
 
@@ -78,6 +90,8 @@ func (s *Settings) AddFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&s.MaxBytes, "stream-max-bytes", d.MaxBytes, "size limit of each stream in bytes; -1 = unlimited")
 	fs.DurationVar(&s.DuplicateWindow, "duplicate-window", d.DuplicateWindow, "window in which a repeated Nats-Msg-Id is stored once")
 	fs.DurationVar(&s.SlackSentTTL, "slack-sent-ttl", d.SlackSentTTL, "how long NW_SLACK_SENT remembers a posted message")
+	fs.IntVar(&s.DetectorPartitions, "detector-partitions", d.DetectorPartitions, "partitions of the detector's input (fixed once provisioned)")
+	fs.DurationVar(&s.DetectMaxAge, "detect-max-age", d.DetectMaxAge, "how long DETECT keeps the detector's input")
 }
 
 // Validate checks the settings.
@@ -93,13 +107,16 @@ func (s Settings) Validate() error {
 	}
 	for name, d := range map[string]time.Duration{"samples-max-age": s.SamplesMaxAge, "logs-max-age": s.LogsMaxAge,
 		"events-max-age": s.EventsMaxAge, "reboot-max-age": s.RebootMaxAge, "dead-max-age": s.DeadMaxAge,
-		"duplicate-window": s.DuplicateWindow, "slack-sent-ttl": s.SlackSentTTL} {
+		"duplicate-window": s.DuplicateWindow, "slack-sent-ttl": s.SlackSentTTL, "detect-max-age": s.DetectMaxAge} {
 		if d <= 0 {
 			return config.Invalid(name, d, "must be positive")
 		}
 		if name != "duplicate-window" && name != "slack-sent-ttl" && d < s.DuplicateWindow {
 			return config.Invalid(name, d, "must be at least --duplicate-window (%s)", s.DuplicateWindow)
 		}
+	}
+	if s.DetectorPartitions < 1 || s.DetectorPartitions > 1024 {
+		return config.Invalid("detector-partitions", s.DetectorPartitions, "want 1 to 1024")
 	}
 	if s.MaxBytes == 0 || s.MaxBytes < -1 {
 		return config.Invalid("stream-max-bytes", s.MaxBytes, "want -1 (unlimited) or a positive size")
@@ -138,7 +155,34 @@ func (s Settings) Streams() []jetstream.StreamConfig {
 		mk(StreamEvents, "nodewarden problems and reboot status", s.EventsMaxAge, sp.All("problem"), sp.All("reboot.status")),
 		mk(StreamReboot, "nodewarden reboot requests", s.RebootMaxAge, sp.All("reboot.required")),
 		mk(StreamDead, "nodewarden dead letters: messages no consumer could process", s.DeadMaxAge, sp.All("dead")),
+		s.detectStream(mk),
 	}
+}
+
+// detectStream sources the detector's input into DETECT, each subject rewritten to carry its
+// node's partition: <prefix>.detect.<p>.log.<source>.<node>, <prefix>.detect.<p>.health.<node>,
+// <prefix>.detect.<p>.sample.<node>. The server's partition() hashes the node token, so every
+// kind of message of one node lands in the same partition.
+func (s Settings) detectStream(mk func(string, string, time.Duration, ...string) jetstream.StreamConfig) jetstream.StreamConfig {
+	sp := subject.Space{Prefix: s.Prefix}
+	part := func(wildcard int) string {
+		return "{{partition(" + strconv.Itoa(s.DetectorPartitions) + "," + strconv.Itoa(wildcard) + ")}}"
+	}
+	c := mk(StreamDetect, "nodewarden detector input, partitioned by node", s.DetectMaxAge)
+	c.Subjects = nil
+	c.Sources = []*jetstream.StreamSource{
+		{Name: StreamLogs, SubjectTransforms: []jetstream.SubjectTransformConfig{
+			{Source: sp.Join("log", "*", "*"), Destination: sp.Join("detect", part(2), "log", "{{wildcard(1)}}", "{{wildcard(2)}}")}}},
+		{Name: StreamSamples, SubjectTransforms: []jetstream.SubjectTransformConfig{
+			{Source: sp.Join("health", "*"), Destination: sp.Join("detect", part(1), "health", "{{wildcard(1)}}")},
+			{Source: sp.Join("sample", "node", "*"), Destination: sp.Join("detect", part(1), "sample", "{{wildcard(1)}}")}}},
+	}
+	return c
+}
+
+// DetectSubjects is the filter of one partition of DETECT.
+func DetectSubjects(prefix string, partition int) string {
+	return subject.Space{Prefix: prefix}.All("detect." + strconv.Itoa(partition))
 }
 
 // Buckets are the KV bucket configurations these settings provision.

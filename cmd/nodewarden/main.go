@@ -14,7 +14,9 @@ import (
 
 	"github.com/nodewarden/nodewarden/cmd/nodewarden/internal/allinone"
 	"github.com/nodewarden/nodewarden/cmd/nodewarden/internal/provision"
+	"github.com/nodewarden/nodewarden/cmd/nodewarden/internal/rules"
 	"github.com/nodewarden/nodewarden/cmd/nodewarden/internal/simulate"
+	"github.com/nodewarden/nodewarden/cmd/nodewarden/internal/status"
 	"github.com/nodewarden/nodewarden/cmd/nodewarden/internal/tail"
 	"github.com/nodewarden/nodewarden/servicekit/daemon"
 	"github.com/nodewarden/nodewarden/servicekit/version"
@@ -42,6 +44,21 @@ var commands = map[string]command{
 		cfg := simulate.Config{Stdout: stdout}
 		return daemon.Execute(ctx, "nodewarden simulate", simulate.Summary, args, stdout, stderr, &cfg, func(ctx context.Context) error { return simulate.Run(ctx, cfg) })
 	}},
+	"rules": {rules.Summary, func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+		return rules.Main(ctx, args, os.Stdin, stdout, stderr)
+	}},
+	"status": {"list every node's current conditions from NW_CONDITIONS", func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+		cfg := status.Config{Stdout: stdout}
+		return daemon.Execute(ctx, "nodewarden status", status.Summary, args, stdout, stderr, &cfg, func(ctx context.Context) error { return status.Run(ctx, cfg) })
+	}},
+	"conditions": {"conditions clear <node> <condition>: set a condition to False by hand", func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+		if len(args) == 0 || args[0] != "clear" {
+			fmt.Fprintln(stderr, "Usage: nodewarden conditions clear [flags] <node> <condition>")
+			return daemon.ExitConfig
+		}
+		cfg := status.Config{Stdout: stdout}
+		return daemon.Execute(ctx, "nodewarden conditions clear", status.ClearSummary, status.SplitArgs(args[1:], &cfg), stdout, stderr, &cfg, func(ctx context.Context) error { return status.Clear(ctx, cfg) })
+	}},
 	"version": {"print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) int {
 		fmt.Fprintln(stdout, version.String("nodewarden"))
 		return 0
@@ -50,7 +67,7 @@ var commands = map[string]command{
 
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "Usage: nodewarden <command> [flags]\n\nnodewarden keeps the nodes of a Kubernetes cluster healthy: one event-driven pipeline on NATS JetStream.\n\nCommands:\n")
-	for _, name := range []string{"run", "provision", "tail", "simulate", "version"} {
+	for _, name := range []string{"run", "provision", "tail", "simulate", "rules", "status", "conditions", "version"} {
 		fmt.Fprintf(w, "  %-10s %s\n", name, commands[name].summary)
 	}
 	fmt.Fprintf(w, "\nRun 'nodewarden <command> --help' for a command's flags.\n")

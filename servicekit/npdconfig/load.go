@@ -57,6 +57,34 @@ func LoadAll(paths []string) ([]*Monitor, error) {
 	return mons, nil
 }
 
+// isSystemStats reports whether a file without a plugin looks like NPD's system-stats-monitor
+// configuration (metric groups and an invokeInterval), to say so in the refusal.
+func isSystemStats(top map[string]json.RawMessage) bool {
+	for _, k := range []string{"cpu", "disk", "memory", "host", "net", "osFeature", "invokeInterval"} {
+		if _, ok := top[k]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// runsLogCounter reports whether a custom-plugin file's rules all run NPD's log-counter: the
+// detector loads those as counter rules, so the refusal points there.
+func runsLogCounter(top map[string]json.RawMessage) bool {
+	var rules []struct {
+		Path string `json:"path"`
+	}
+	if json.Unmarshal(top["rules"], &rules) != nil || len(rules) == 0 {
+		return false
+	}
+	for _, r := range rules {
+		if !strings.HasSuffix(r.Path, "log-counter") {
+			return false
+		}
+	}
+	return true
+}
+
 // known are the top-level fields of a system-log-monitor file.
 var known = []string{"plugin", "pluginConfig", "logPath", "lookback", "delay", "skipList",
 	"bufferSize", "source", "metricsReporting", "conditions", "rules"}
@@ -97,9 +125,20 @@ func Parse(path string, data []byte) (*Monitor, error) {
 	switch plugin {
 	case PluginKmsg, PluginFilelog, PluginJournald:
 	case "":
-		return nil, fail("plugin", "", "missing: not a system-log-monitor file (system-stats-monitor files have no plugin); want kmsg, filelog or journald")
+		if isSystemStats(top) {
+			return nil, fail("plugin", "", "missing: not a system-log-monitor file but a system-stats-monitor file, which nodewarden "+
+				"does not run: the collector samples node and container stats itself, and the detector's threshold rules "+
+				"(--health-rules) set conditions on them; want kmsg, filelog or journald")
+		}
+		return nil, fail("plugin", "", "missing: not a system-log-monitor file; want kmsg, filelog or journald")
 	case "custom":
-		return nil, fail("plugin", plugin, "a custom-plugin-monitor file, which nodewarden does not run; want kmsg, filelog or journald")
+		if runsLogCounter(top) {
+			return nil, fail("plugin", plugin, "a custom-plugin-monitor file running NPD's log-counter: the detector reads it as "+
+				"counter rules (its --rules; check it with nodewarden rules check), not as a log monitor; want kmsg, filelog or journald")
+		}
+		return nil, fail("plugin", plugin, "a custom-plugin-monitor file, whose scripts nodewarden does not run: the collector "+
+			"checks kubelet and runtime health itself and the detector's health rules (--health-rules) turn the reports "+
+			"into conditions, as its threshold rules do for node samples; want kmsg, filelog or journald")
 	default:
 		return nil, fail("plugin", plugin, "want kmsg, filelog or journald")
 	}

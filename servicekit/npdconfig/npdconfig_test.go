@@ -95,12 +95,12 @@ func TestLoadOtherNPDMonitorKinds(t *testing.T) {
 		file string
 		want string
 	}{
-		{"custom-plugin-monitor.json", `plugin "custom": a custom-plugin-monitor file`},
-		{"health-checker-containerd.json", `plugin "custom": a custom-plugin-monitor file`},
-		{"health-checker-docker.json", `plugin "custom": a custom-plugin-monitor file`},
-		{"health-checker-kubelet.json", `plugin "custom": a custom-plugin-monitor file`},
-		{"kernel-monitor-counter.json", `plugin "custom": a custom-plugin-monitor file`},
-		{"system-stats-monitor.json", `plugin "": missing: not a system-log-monitor file`},
+		{"custom-plugin-monitor.json", `plugin "custom": a custom-plugin-monitor file, whose scripts nodewarden does not run: the collector checks kubelet and runtime health itself and the detector's health rules (--health-rules)`},
+		{"health-checker-containerd.json", `plugin "custom": a custom-plugin-monitor file, whose scripts nodewarden does not run`},
+		{"health-checker-docker.json", `plugin "custom": a custom-plugin-monitor file, whose scripts nodewarden does not run`},
+		{"health-checker-kubelet.json", `plugin "custom": a custom-plugin-monitor file, whose scripts nodewarden does not run`},
+		{"kernel-monitor-counter.json", `plugin "custom": a custom-plugin-monitor file running NPD's log-counter: the detector reads it as counter rules`},
+		{"system-stats-monitor.json", `plugin "": missing: not a system-log-monitor file but a system-stats-monitor file, which nodewarden does not run: the collector samples node and container stats itself, and the detector's threshold rules`},
 	}
 	dir := compatDir(t)
 	for _, tt := range tests {

@@ -85,7 +85,7 @@ func New(kv jetstream.KeyValue, opts Options) (*Manager, error) {
 	return &Manager{kv: kv, opts: opts, log: opts.Logger.With("replica", opts.ID), held: map[int]*held{}}, nil
 }
 
-func partKey(p int) string      { return "p." + strconv.Itoa(p) }
+func partKey(p int) string       { return "p." + strconv.Itoa(p) }
 func memberKey(id string) string { return "m." + id }
 
 // Held returns the partitions held now, sorted.

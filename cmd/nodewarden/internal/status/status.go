@@ -234,4 +234,3 @@ func Clear(ctx context.Context, c Config) error {
 	fmt.Fprintf(c.Stdout, "%s %s set to False (was %s since %s)\n", node, typ, st.Reason, st.Since.UTC().Format(time.RFC3339))
 	return nil
 }
-

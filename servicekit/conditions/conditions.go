@@ -40,6 +40,9 @@ type State struct {
 	ProblemID string    `json:"problem_id,omitempty"`
 	// Reboot marks a True condition whose rule asked for a reboot.
 	Reboot bool `json:"reboot,omitempty"`
+	// ClearAt is when a True condition whose rule has clearAfter goes back to False, unless
+	// another matching line comes first.
+	ClearAt time.Time `json:"clear_at,omitzero"`
 }
 
 // ErrNotFound is returned by Get for a condition never written.

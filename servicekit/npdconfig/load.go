@@ -285,6 +285,16 @@ func (m *Monitor) checkRules(path string, fail failFunc) error {
 		default:
 			return fail(at("severity"), r.Severity, "want info, warning or critical")
 		}
+		if r.ClearAfterText != "" {
+			d, err := duration(r.ClearAfterText)
+			switch {
+			case err != nil || d <= 0:
+				return fail(at("clearAfter"), r.ClearAfterText, "want a positive duration such as 30m")
+			case r.Type != Permanent:
+				return fail(at("clearAfter"), r.ClearAfterText, "only a permanent rule (a condition) can clear")
+			}
+			r.ClearAfter = d
+		}
 		var err error
 		if r.re, err = compile(at("pattern"), r.Pattern, fail); err != nil {
 			return err

@@ -113,6 +113,11 @@ type Rule struct {
 	Reboot bool `json:"reboot"`
 	// Severity is info, warning or critical; empty leaves it to the detector's default.
 	Severity string `json:"severity"`
+	// ClearAfterText ("30m") sets a permanent rule's condition back to False that long after
+	// the last line that matched it (NPD's stay True until NPD restarts); empty never.
+	ClearAfterText string `json:"clearAfter"`
+	// ClearAfter is ClearAfterText parsed.
+	ClearAfter time.Duration `json:"-"`
 
 	re *regexp.Regexp
 }

@@ -141,6 +141,8 @@ func TestLoadBadFiles(t *testing.T) {
 		{"duplicate-condition.json", `conditions[1].type "KernelDeadlock": declared twice`},
 		{"reboot-temporary.json", `rules[0].reboot "true": only a permanent rule`},
 		{"bad-severity.json", `rules[0].severity "fatal": want info, warning or critical`},
+		{"bad-clear-after.json", `rules[0].clearAfter "soon": want a positive duration`},
+		{"clear-after-temporary.json", `rules[0].clearAfter "10m": only a permanent rule`},
 		{"missing-source.json", `source "": invalid name: empty`},
 		{"bad-source.json", `source "kernel monitor": invalid name`},
 		{"syntax-error.json", `invalid JSON at line 6, column 3: invalid character ']'`},

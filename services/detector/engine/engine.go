@@ -94,6 +94,14 @@ type node struct {
 	// first on the next call (the retry of the message that made them), see flush.
 	pending  []change
 	counters []*counter.Node
+	// clears are the True conditions that clear by themselves (clearAfter), by type.
+	clears map[string]clearEntry
+}
+
+type clearEntry struct {
+	at              time.Time
+	source          string
+	reason, message string // the file's default (False) reason and message
 }
 
 type logState struct {
@@ -187,6 +195,11 @@ func (e *Engine) handleLog(ctx context.Context, b *nwv1.LogBatch) error {
 			continue // handled before (a redelivery)
 		}
 		line := matcher.Line{Seq: seq, Time: l.Time.AsTime(), Message: l.Message}
+		if len(n.clears) > 0 {
+			if err := e.expireClears(ctx, n, line.Time); err != nil {
+				return err
+			}
+		}
 		switch {
 		case ls.pending != nil && ls.pendingSeq == seq:
 			matches = ls.pending
@@ -232,8 +245,12 @@ func (e *Engine) handleMatch(ctx context.Context, n *node, b *nwv1.LogBatch, mon
 	}
 	// Permanent: NPD reports a change when the condition was False or had another reason.
 	id := "cond:" + n.name + ":" + r.Condition + ":" + b.Source + ":" + b.StreamId + ":" + strconv.FormatUint(seq, 10)
-	return e.setCondition(ctx, n, change{typ: r.Condition, status: true, reason: r.Reason, message: m.Message,
-		severity: severity(r.Severity, nwv1.Severity_SEVERITY_WARNING), source: b.Source, at: at, id: id, reboot: r.Reboot})
+	ch := change{typ: r.Condition, status: true, reason: r.Reason, message: m.Message,
+		severity: severity(r.Severity, nwv1.Severity_SEVERITY_WARNING), source: b.Source, at: at, id: id, reboot: r.Reboot}
+	if r.ClearAfter > 0 {
+		ch.clearAt = m.Lines[len(m.Lines)-1].Time.Add(r.ClearAfter)
+	}
+	return e.setCondition(ctx, n, ch)
 }
 
 // publishEvent publishes a temporary problem.
@@ -254,7 +271,8 @@ func (e *Engine) publishEvent(ctx context.Context, n *node, ch change) error {
 type change struct {
 	typ, reason, message, source, id string
 	status, reboot                   bool
-	event                            bool // an event (temporary), not a condition change
+	event                            bool      // an event (temporary), not a condition change
+	clearAt                          time.Time // a True set by a rule with clearAfter: when it clears
 	severity                         nwv1.Severity
 	at                               time.Time
 }
@@ -274,6 +292,18 @@ func (e *Engine) setCondition(ctx context.Context, n *node, ch change) error {
 		want = conditions.True
 	}
 	if c.st.Status == want && (c.st.Reason == ch.reason || !ch.status) {
+		if ch.status && ch.clearAt.After(c.st.ClearAt) {
+			// Already True: a new matching line only moves the clearing later.
+			next := c.st
+			next.ClearAt, next.Updated = ch.clearAt, time.Now().UTC()
+			rev, err := e.store.Put(ctx, next, c.rev)
+			if err != nil {
+				delete(n.conds, ch.typ)
+				return err
+			}
+			c.st, c.rev = next, rev
+			e.noteClear(n, next)
+		}
 		return nil
 	}
 	status := nwv1.ConditionStatus_CONDITION_STATUS_FALSE
@@ -289,6 +319,9 @@ func (e *Engine) setCondition(ctx context.Context, n *node, ch change) error {
 	next := conditions.State{Node: n.name, Type: ch.typ, Status: want, Reason: ch.reason, Message: ch.message,
 		Source: ch.source, Severity: severityName(ch.severity), Since: ch.at, Updated: time.Now().UTC(),
 		BootID: n.bootID, ProblemID: ch.id, Reboot: ch.reboot && ch.status}
+	if ch.status {
+		next.ClearAt = ch.clearAt
+	}
 	rev, err := e.store.Put(ctx, next, c.rev)
 	if errors.Is(err, conditions.ErrConflict) {
 		// Another replica (the previous holder of this partition) wrote meanwhile: reload; the
@@ -300,6 +333,7 @@ func (e *Engine) setCondition(ctx context.Context, n *node, ch change) error {
 		return err
 	}
 	c.st, c.rev = next, rev
+	e.noteClear(n, next)
 	e.c.Changes++
 	if e.m != nil {
 		e.m.Changes.Inc()
@@ -374,6 +408,7 @@ func (e *Engine) initConditions(ctx context.Context, n *node, source string, def
 			return err
 		}
 		if c.rev != 0 {
+			e.noteClear(n, c.st)
 			continue
 		}
 		d.Node, d.Status, d.Source, d.Since, d.Updated = n.name, conditions.False, source, time.Now().UTC(), time.Now().UTC()
@@ -421,4 +456,48 @@ func severityName(s nwv1.Severity) string {
 		return "warning"
 	}
 	return ""
+}
+
+// noteClear keeps track of a condition that clears by itself (clearAfter) or forgets it.
+func (e *Engine) noteClear(n *node, st conditions.State) {
+	if st.Status != conditions.True || st.ClearAt.IsZero() {
+		delete(n.clears, st.Type)
+		return
+	}
+	def, ok := e.defaultOf(st.Source, st.Type)
+	if !ok {
+		return
+	}
+	if n.clears == nil {
+		n.clears = map[string]clearEntry{}
+	}
+	n.clears[st.Type] = clearEntry{at: st.ClearAt, source: st.Source, reason: def.Reason, message: def.Message}
+}
+
+func (e *Engine) defaultOf(source, typ string) (npdconfig.Condition, bool) {
+	if mon := e.rules.Monitors[source]; mon != nil {
+		for _, c := range mon.File.Conditions {
+			if c.Type == typ {
+				return c, true
+			}
+		}
+	}
+	return npdconfig.Condition{}, false
+}
+
+// expireClears sets False the conditions whose clearAfter passed by now (the node's clock: the
+// time of the line or sample being handled).
+func (e *Engine) expireClears(ctx context.Context, n *node, now time.Time) error {
+	for typ, ce := range n.clears {
+		if now.Before(ce.at) {
+			continue
+		}
+		err := e.setCondition(ctx, n, change{typ: typ, status: false, reason: ce.reason, message: ce.message, source: ce.source,
+			at: ce.at, id: "cond:" + n.name + ":" + typ + ":cleared:" + strconv.FormatInt(ce.at.UnixNano(), 10)})
+		if err != nil {
+			return err
+		}
+		delete(n.clears, typ)
+	}
+	return nil
 }

@@ -240,3 +240,52 @@ func TestCounterRules(t *testing.T) {
 		t.Fatalf("an hour later: %+v", st)
 	}
 }
+
+// A rule's clearAfter sets its condition back to False that long after the last matching line,
+// on the node's clock; a new match in between moves it later, and a restart keeps it.
+func TestClearAfter(t *testing.T) {
+	mon, err := npdconfig.Load("testdata/clear-after.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := matcher.Compile(mon)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Rules{Monitors: map[string]*Monitor{mon.Source: {File: mon, Set: set}}}
+	pub, store := &fakePub{}, newMemStore()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	e := New(r, subject.Space{Prefix: "nw"}, pub, store, nil, quiet)
+	ctx := context.Background()
+	at := func(minutes int, first uint64, msg string) *nwv1.LogBatch {
+		b := batch(first, msg)
+		b.Lines[0].Time = timestamppb.New(time.Unix(1700000000, 0).Add(time.Duration(minutes) * time.Minute))
+		return b
+	}
+	status := func() string { st, _, _ := store.Get(ctx, "n1", "XfsShutdown"); return st.Status }
+	for _, step := range []struct {
+		e      *Engine
+		b      *nwv1.LogBatch
+		status string
+	}{
+		{e, at(0, 1, xfs), conditions.True},
+		{e, at(8, 2, xfs), conditions.True},         // moves the clearing to 18m
+		{e, at(15, 3, "ordinary"), conditions.True}, // 10m after the first, not after the last
+		{New(r, subject.Space{Prefix: "nw"}, pub, store, nil, quiet), at(17, 4, "ordinary"), conditions.True}, // a restart
+		{nil, at(19, 5, "ordinary"), conditions.False},
+	} {
+		if step.e != nil {
+			e = step.e
+		}
+		if err := e.Handle(ctx, step.b); err != nil {
+			t.Fatal(err)
+		}
+		if got := status(); got != step.status {
+			t.Fatalf("after line %d: XfsShutdown %s, want %s", step.b.FirstSeq, got, step.status)
+		}
+	}
+	st, _, _ := store.Get(ctx, "n1", "XfsShutdown")
+	if st.Reason != "XfsHasNotShutDown" || !st.Since.Equal(time.Unix(1700000000, 0).Add(18*time.Minute)) {
+		t.Errorf("cleared state = %+v, want the default reason since 18m", st)
+	}
+}

@@ -63,6 +63,11 @@ func (e *Engine) handleSample(ctx context.Context, s *nwv1.NodeSample) error {
 			}
 		}
 	}
+	if len(n.clears) > 0 && s.Time != nil {
+		if err := e.expireClears(ctx, n, s.Time.AsTime()); err != nil {
+			return err
+		}
+	}
 	if err := e.tickCounters(ctx, n, s); err != nil {
 		return err
 	}

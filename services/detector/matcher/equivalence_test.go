@@ -76,32 +76,39 @@ func withSize(mon *npdconfig.Monitor, size int) *npdconfig.Monitor {
 	return &c
 }
 
-// allMonitors is every monitor of the property tests at buffer sizes 1, 2, 3 and its own,
-// and kernel-monitor.json with a case-insensitive rule added, which makes the prefilter
-// compare lowered lines for every rule.
-func allMonitors(t testing.TB) []*npdconfig.Monitor {
+// allMonitors is every monitor of the property tests at its own buffer size and the sizes
+// given, and kernel-monitor.json with extra rules: a case-insensitive one, which makes the
+// prefilter compare lowered lines for every rule, one with U+FFFD (it matches invalid
+// UTF-8), and one whose alternation has a branch without a known prefix.
+func allMonitors(t testing.TB, sizes ...int) []*npdconfig.Monitor {
 	mons := append(compatMonitors(t), spanningMonitors(t)...)
 	for _, m := range mons {
 		if filepath.Base(m.Path) == "kernel-monitor.json" {
 			c := *m
-			c.Path += "+fold"
-			c.Rules = append(slices.Clip(m.Rules), npdconfig.Rule{Type: npdconfig.Temporary, Reason: "OOMAnyCase",
-				Pattern: `(?i)out of memory: kill(ed)? process \d+ \(\S+\)(, UID)?.*`})
+			c.Path += "+extra"
+			c.Rules = append(slices.Clip(m.Rules),
+				npdconfig.Rule{Type: npdconfig.Temporary, Reason: "OOMAnyCase",
+					Pattern: `(?i)out of memory: kill(ed)? process \d+ \(\S+\)(, UID)?.*`},
+				npdconfig.Rule{Type: npdconfig.Temporary, Reason: "Replacement", Pattern: `bad byte \x{FFFD} in \w+`},
+				npdconfig.Rule{Type: npdconfig.Temporary, Reason: "SomePrefix", Pattern: `Started (kube.*|\d+)\.`})
 			mons = append(mons, &c)
 			break
 		}
 	}
 	var out []*npdconfig.Monitor
 	for _, m := range mons {
-		out = append(out, m, withSize(m, 1), withSize(m, 2), withSize(m, 3))
+		out = append(out, m)
+		for _, size := range sizes {
+			out = append(out, withSize(m, size))
+		}
 	}
 	return out
 }
 
 func TestEquivalenceRandomLines(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, mon := range allMonitors(t) {
-		msgs := make([]string, 3000)
+	for _, mon := range allMonitors(t, 1, 2, 3) {
+		msgs := make([]string, 1000)
 		for i := range msgs {
 			msgs[i] = randomLine(rng)
 		}
@@ -114,13 +121,13 @@ func TestEquivalenceRandomLines(t *testing.T) {
 // near misses) are exercised. Every rule of the compat files must match at least once.
 func TestEquivalenceLiteralLines(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	for _, mon := range allMonitors(t) {
+	for _, mon := range allMonitors(t, 1, 2, 3) {
 		set, err := Compile(mon)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var msgs []string
-		for range 40 {
+		for range 12 {
 			for i, r := range mon.Rules {
 				p, err := syntax.Parse(r.Pattern, syntax.Perl)
 				if err != nil {
@@ -150,7 +157,7 @@ func TestEquivalenceLiteralLines(t *testing.T) {
 				matched[m.RuleIndex] = true
 			}
 		}
-		if strings.Contains(mon.Path, "compat") || strings.Contains(mon.Path, "fold") {
+		if strings.Contains(mon.Path, "compat") || strings.Contains(mon.Path, "extra") {
 			for i, ok := range matched {
 				if !ok {
 					t.Errorf("%s: rule %d %q never matched a generated line", mon.Path, i, mon.Rules[i].Pattern)
@@ -195,7 +202,7 @@ func TestEquivalenceSpanning(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for trial := range 200 {
+			for trial := range 100 {
 				msgs := make([]string, rng.IntN(4*max(size, 1)+1))
 				for i := range msgs {
 					msgs[i] = words[rng.IntN(len(words))]
@@ -232,7 +239,7 @@ func countSpans(t *testing.T, set *Set, mon *npdconfig.Monitor, msgs []string) i
 // testdata/kmsg.txt (the benchmark's lines).
 func TestEquivalenceKmsgTestdata(t *testing.T) {
 	lines := readLines(t, filepath.Join("testdata", "kmsg.txt"))
-	for _, mon := range allMonitors(t) {
+	for _, mon := range allMonitors(t, 2) {
 		compare(t, mon, lines)
 	}
 }

@@ -62,10 +62,12 @@ func gen(rng *rand.Rand, re *syntax.Regexp, b *strings.Builder) {
 	switch re.Op {
 	case syntax.OpLiteral:
 		for _, r := range re.Rune {
-			if re.Flags&syntax.FoldCase != 0 && rng.IntN(2) == 0 {
-				r = unicode.SimpleFold(r)
+			if re.Flags&syntax.FoldCase != 0 {
+				for range rng.IntN(4) { // any member of the case orbit: K, k, KELVIN SIGN
+					r = unicode.SimpleFold(r)
+				}
 			}
-			b.WriteRune(r)
+			writeRune(rng, b, r)
 		}
 	case syntax.OpCharClass:
 		if len(re.Rune) == 0 {
@@ -77,7 +79,7 @@ func gen(rng *rand.Rand, re *syntax.Regexp, b *strings.Builder) {
 		if !utf8.ValidRune(r) {
 			r = lo
 		}
-		b.WriteRune(r)
+		writeRune(rng, b, r)
 	case syntax.OpAnyCharNotNL:
 		b.WriteByte("ab :K"[rng.IntN(5)])
 	case syntax.OpAnyChar:
@@ -107,6 +109,16 @@ func gen(rng *rand.Rand, re *syntax.Regexp, b *strings.Builder) {
 			gen(rng, re.Sub[0], b)
 		}
 	}
+}
+
+// writeRune writes r; U+FFFD is written half the time as an invalid byte, which regexp
+// decodes as U+FFFD.
+func writeRune(rng *rand.Rand, b *strings.Builder, r rune) {
+	if r == utf8.RuneError && rng.IntN(2) == 0 {
+		b.WriteByte(0xff)
+		return
+	}
+	b.WriteRune(r)
 }
 
 // nearMiss damages s a little: drop, change or insert a byte, flip the case of a letter, or

@@ -122,12 +122,12 @@ func (s *Set) BufferSize() int { return s.size }
 // Buffer is one node's state for one monitor: the last BufferSize lines. It is not safe
 // for concurrent use.
 type Buffer struct {
-	set    *Set
-	ring   []Line
-	pushed uint64   // lines pushed so far; the newest is ring[(pushed-1)%size]
-	cand   []uint64 // prefilter marks, one bit per rule
-	joined []byte   // the joined buffer, rebuilt per line when a rule needs it
-	lowerd []byte   // the prefilter's copy of the line
+	set     *Set
+	ring    []Line
+	pushed  uint64   // lines pushed so far; the newest is ring[(pushed-1)%size]
+	cand    []uint64 // prefilter marks, one bit per rule
+	joined  []byte   // the joined buffer, rebuilt per line when a rule needs it
+	scratch []byte   // the prefilter's copy of the line
 }
 
 // NewBuffer returns an empty buffer for s.
@@ -148,7 +148,7 @@ func (b *Buffer) Push(l Line, dst []Match) []Match {
 	b.pushed++
 	if s.pre != nil {
 		clear(b.cand)
-		b.lowerd = s.pre.mark(l.Message, b.lowerd, b.cand)
+		b.scratch = s.pre.mark(l.Message, b.scratch, b.cand)
 	}
 	if s.hasBuffer {
 		b.join()

@@ -207,3 +207,37 @@ func TestDetectorEndToEnd(t *testing.T) {
 		t.Errorf("reboot requests = %v, want exactly one for DockerHung", b.reboots)
 	}
 }
+
+// An OOM kill names its victim: ids from the oom-kill line's cgroup, names from the node's
+// latest container sample; the message stays NPD's.
+func TestOOMKillNamesThePod(t *testing.T) {
+	srv := testenv.StartJetStream(t)
+	srv.Provision(t)
+	nc, js := srv.Connect(t)
+	b := watch(t, nc)
+	const node = "n1.example"
+	const cid = "1f0e4d0f6a2c4b8e9d7c5a3b1e0f2d4c6a8b0c2e4f6a8b0d2c4e6f8a0b2c4d6e"
+	const uid = "6b1c5e2a-3f4d-4c1e-9a7b-2d8e0f1a3c5b"
+	cs := &nwv1.ContainerSamples{Node: node, Seq: 1, Time: timestamppb.Now(), Containers: []*nwv1.ContainerSample{
+		{Id: "other", PodName: "x", Namespace: "y", Name: "z"},
+		{Id: cid, PodUid: uid, PodName: "api-7d9f", Namespace: "shop", Name: "java"},
+	}}
+	subj, _ := sp.ContainerSamples(node)
+	data, _ := proto.Marshal(cs)
+	if _, err := js.Publish(context.Background(), subj, data); err != nil {
+		t.Fatal(err)
+	}
+	runDetector(t, srv.URL(), nil)
+	kill := "Killed process 4711 (java) total-vm:2048000kB, anon-rss:1024000kB, file-rss:0kB, shmem-rss:0kB"
+	(&logger{js: js, node: node, source: "kernel-monitor"}).send(t,
+		"oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset="+cid+",mems_allowed=0,oom_memcg=/kubepods/burstable/pod"+uid+"/"+cid+",task_memcg=/kubepods/burstable/pod"+uid+"/"+cid+",task=java,pid=4711,uid=1000",
+		"Memory cgroup out of memory: Killed process 4711 (java)",
+		kill)
+	testenv.WaitFor(t, 15*time.Second, "an OOMKilling event", func() bool {
+		return len(b.find(func(p *nwv1.Problem) bool { return p.Reason == "OOMKilling" })) > 0
+	})
+	p := b.find(func(p *nwv1.Problem) bool { return p.Reason == "OOMKilling" })[0]
+	if p.Pod != "api-7d9f" || p.Namespace != "shop" || p.Container != "java" || p.PodUid != uid || p.ContainerId != cid || p.Message != kill {
+		t.Errorf("OOM problem = %v", p)
+	}
+}

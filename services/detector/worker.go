@@ -33,6 +33,7 @@ type worker struct {
 // the last acknowledged message.
 func (w *worker) run(ctx context.Context, p int) {
 	eng := engine.New(w.rules, w.rt.Subjects, w.rt.Publisher, w.store, w.m, w.rt.Log.With("partition", p))
+	eng.Containers = lastSample{js: w.rt.JS, sp: w.rt.Subjects}
 	c, err := consume.New(w.rt.JS, w.rt.Publisher, consume.Config{
 		Stream:      topology.StreamDetect,
 		Durable:     fmt.Sprintf("detector-p%d", p),

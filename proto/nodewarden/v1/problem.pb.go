@@ -197,8 +197,16 @@ type Problem struct {
 	Severity Severity        `protobuf:"varint,10,opt,name=severity,proto3,enum=nodewarden.v1.Severity" json:"severity,omitempty"`
 	// When the condition last changed status (equals time for a change).
 	TransitionTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=transition_time,json=transitionTime,proto3" json:"transition_time,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The victim of an OOM kill, where the kernel's oom-kill line names its cgroup
+	// (task_memcg=/kubepods/...): ids from the cgroup path, names from the node's latest
+	// container sample. Empty otherwise.
+	PodUid        string `protobuf:"bytes,12,opt,name=pod_uid,json=podUid,proto3" json:"pod_uid,omitempty"`
+	ContainerId   string `protobuf:"bytes,13,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	Pod           string `protobuf:"bytes,14,opt,name=pod,proto3" json:"pod,omitempty"`
+	Namespace     string `protobuf:"bytes,15,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Container     string `protobuf:"bytes,16,opt,name=container,proto3" json:"container,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Problem) Reset() {
@@ -308,11 +316,46 @@ func (x *Problem) GetTransitionTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Problem) GetPodUid() string {
+	if x != nil {
+		return x.PodUid
+	}
+	return ""
+}
+
+func (x *Problem) GetContainerId() string {
+	if x != nil {
+		return x.ContainerId
+	}
+	return ""
+}
+
+func (x *Problem) GetPod() string {
+	if x != nil {
+		return x.Pod
+	}
+	return ""
+}
+
+func (x *Problem) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *Problem) GetContainer() string {
+	if x != nil {
+		return x.Container
+	}
+	return ""
+}
+
 var File_nodewarden_v1_problem_proto protoreflect.FileDescriptor
 
 const file_nodewarden_v1_problem_proto_rawDesc = "" +
 	"\n" +
-	"\x1bnodewarden/v1/problem.proto\x12\rnodewarden.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9d\x03\n" +
+	"\x1bnodewarden/v1/problem.proto\x12\rnodewarden.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa7\x04\n" +
 	"\aProblem\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x0e\n" +
@@ -325,7 +368,12 @@ const file_nodewarden_v1_problem_proto_rawDesc = "" +
 	"\amessage\x18\t \x01(\tR\amessage\x123\n" +
 	"\bseverity\x18\n" +
 	" \x01(\x0e2\x17.nodewarden.v1.SeverityR\bseverity\x12C\n" +
-	"\x0ftransition_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x0etransitionTime*_\n" +
+	"\x0ftransition_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x0etransitionTime\x12\x17\n" +
+	"\apod_uid\x18\f \x01(\tR\x06podUid\x12!\n" +
+	"\fcontainer_id\x18\r \x01(\tR\vcontainerId\x12\x10\n" +
+	"\x03pod\x18\x0e \x01(\tR\x03pod\x12\x1c\n" +
+	"\tnamespace\x18\x0f \x01(\tR\tnamespace\x12\x1c\n" +
+	"\tcontainer\x18\x10 \x01(\tR\tcontainer*_\n" +
 	"\vProblemKind\x12\x1c\n" +
 	"\x18PROBLEM_KIND_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12PROBLEM_KIND_EVENT\x10\x01\x12\x1a\n" +

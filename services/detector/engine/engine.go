@@ -29,6 +29,7 @@ import (
 	"github.com/nodewarden/nodewarden/services/detector/counter"
 	"github.com/nodewarden/nodewarden/services/detector/healthrules"
 	"github.com/nodewarden/nodewarden/services/detector/matcher"
+	"github.com/nodewarden/nodewarden/services/detector/oomkill"
 )
 
 // Publisher publishes with a message id (publish.Publisher fits).
@@ -40,6 +41,12 @@ type Publisher interface {
 type Store interface {
 	Get(ctx context.Context, node, typ string) (conditions.State, uint64, error)
 	Put(ctx context.Context, st conditions.State, rev uint64) (uint64, error)
+}
+
+// Containers names a node's container by id (the worker asks the node's latest container
+// sample); ok is false when it cannot.
+type Containers interface {
+	Lookup(ctx context.Context, node, containerID string) (pod, namespace, container string, ok bool)
 }
 
 // Monitor is one loaded NPD monitor file and its compiled rules.
@@ -72,6 +79,8 @@ type Engine struct {
 	nodes map[string]*node
 	c     Counters
 	m     *Metrics // nil: counters only
+	// Containers, when set, names the victims of OOM kills.
+	Containers Containers
 }
 
 // New returns an engine with no node state; state is loaded from the store as nodes appear.
@@ -113,6 +122,10 @@ type logState struct {
 	// handles them instead of pushing the line into the buffer twice.
 	pending    []matcher.Match
 	pendingSeq uint64
+	// oom is the victim of the last oom-kill summary line, at sequence oomSeq: the "Killed
+	// process" line NPD's OOMKilling rule matches follows it.
+	oom    *oomkill.Victim
+	oomSeq uint64
 }
 
 type cond struct {
@@ -195,6 +208,9 @@ func (e *Engine) handleLog(ctx context.Context, b *nwv1.LogBatch) error {
 			continue // handled before (a redelivery)
 		}
 		line := matcher.Line{Seq: seq, Time: l.Time.AsTime(), Message: l.Message}
+		if v, ok := oomkill.Parse(l.Message); ok {
+			ls.oom, ls.oomSeq = &v, seq
+		}
 		if len(n.clears) > 0 {
 			if err := e.expireClears(ctx, n, line.Time); err != nil {
 				return err
@@ -214,7 +230,7 @@ func (e *Engine) handleLog(ctx context.Context, b *nwv1.LogBatch) error {
 			}
 		}
 		for len(matches) > 0 {
-			if err := e.handleMatch(ctx, n, b, mon, seq, &matches[0]); err != nil {
+			if err := e.handleMatch(ctx, n, b, ls, seq, &matches[0]); err != nil {
 				ls.pending, ls.pendingSeq = append([]matcher.Match(nil), matches...), seq
 				return err
 			}
@@ -235,13 +251,17 @@ func (e *Engine) handleLog(ctx context.Context, b *nwv1.LogBatch) error {
 	return nil
 }
 
-func (e *Engine) handleMatch(ctx context.Context, n *node, b *nwv1.LogBatch, mon *Monitor, seq uint64, m *matcher.Match) error {
+func (e *Engine) handleMatch(ctx context.Context, n *node, b *nwv1.LogBatch, ls *logState, seq uint64, m *matcher.Match) error {
 	r := m.Rule
 	at := m.Lines[0].Time
 	if r.Type == npdconfig.Temporary {
-		return e.publishEvent(ctx, n, change{event: true, reason: r.Reason, message: m.Message, source: b.Source, at: at,
+		ch := change{event: true, reason: r.Reason, message: m.Message, source: b.Source, at: at,
 			severity: severity(r.Severity, nwv1.Severity_SEVERITY_WARNING),
-			id:       "ev:" + n.name + ":" + b.Source + ":" + b.StreamId + ":" + strconv.FormatUint(seq, 10) + ":" + strconv.Itoa(m.RuleIndex)})
+			id:       "ev:" + n.name + ":" + b.Source + ":" + b.StreamId + ":" + strconv.FormatUint(seq, 10) + ":" + strconv.Itoa(m.RuleIndex)}
+		if ls.oom != nil && seq-ls.oomSeq <= oomDistance && strings.HasPrefix(m.Lines[len(m.Lines)-1].Message, "Killed process") {
+			ch.victim = e.victim(ctx, n.name, *ls.oom)
+		}
+		return e.publishEvent(ctx, n, ch)
 	}
 	// Permanent: NPD reports a change when the condition was False or had another reason.
 	id := "cond:" + n.name + ":" + r.Condition + ":" + b.Source + ":" + b.StreamId + ":" + strconv.FormatUint(seq, 10)
@@ -257,6 +277,9 @@ func (e *Engine) handleMatch(ctx context.Context, n *node, b *nwv1.LogBatch, mon
 func (e *Engine) publishEvent(ctx context.Context, n *node, ch change) error {
 	p := &nwv1.Problem{Node: n.name, Time: timestamppb.New(ch.at), TransitionTime: timestamppb.New(ch.at), Source: ch.source,
 		Kind: nwv1.ProblemKind_PROBLEM_KIND_EVENT, Reason: ch.reason, Message: ch.message, Severity: ch.severity, Id: ch.id}
+	if v := ch.victim; v != nil {
+		p.PodUid, p.ContainerId, p.Pod, p.Namespace, p.Container = v.PodUid, v.ContainerId, v.Pod, v.Namespace, v.Container
+	}
 	if err := e.publishProblem(ctx, p); err != nil {
 		return err
 	}
@@ -271,8 +294,9 @@ func (e *Engine) publishEvent(ctx context.Context, n *node, ch change) error {
 type change struct {
 	typ, reason, message, source, id string
 	status, reboot                   bool
-	event                            bool      // an event (temporary), not a condition change
-	clearAt                          time.Time // a True set by a rule with clearAfter: when it clears
+	event                            bool          // an event (temporary), not a condition change
+	clearAt                          time.Time     // a True set by a rule with clearAfter: when it clears
+	victim                           *nwv1.Problem // OOM victim fields to copy (pod_uid ... container)
 	severity                         nwv1.Severity
 	at                               time.Time
 }
@@ -500,4 +524,20 @@ func (e *Engine) expireClears(ctx context.Context, n *node, now time.Time) error
 		delete(n.clears, typ)
 	}
 	return nil
+}
+
+// oomDistance is how many lines the "Killed process" line may follow its oom-kill summary line
+// (the kernel prints the summary, then the kill, with a few lines between at most).
+const oomDistance = 10
+
+// victim fills an OOM victim's fields: ids from its cgroup, names from the node's latest
+// container sample when the lookup can find it.
+func (e *Engine) victim(ctx context.Context, node string, v oomkill.Victim) *nwv1.Problem {
+	p := &nwv1.Problem{PodUid: v.PodUID, ContainerId: v.ContainerID}
+	if e.Containers != nil {
+		if pod, ns, ctr, ok := e.Containers.Lookup(ctx, node, v.ContainerID); ok {
+			p.Pod, p.Namespace, p.Container = pod, ns, ctr
+		}
+	}
+	return p
 }

@@ -50,12 +50,14 @@ func (c *collector) runHealth(ctx context.Context) error {
 	checkers, closeAll := c.checkers(ctx)
 	defer closeAll()
 	var seq uint64
+	start := timestamppb.New(c.start)
 	health.Run(ctx, checkers, c.cfg.HealthInterval, func(r health.Result) {
 		seq++
 		c.m.healthChecks.WithLabelValues(r.Component, strconv.FormatBool(r.Healthy)).Inc()
 		c.offer(subj, msgid.Health(c.cfg.Node, r.Component, c.start, seq), &nwv1.HealthReport{
 			Node: c.cfg.Node, Time: timestamppb.Now(), Seq: seq, Component: r.Component, Healthy: r.Healthy,
 			Message: r.Message, Latency: durationpb.New(r.Latency), Check: r.Check, RestartCount: r.RestartCount,
+			CollectorStart: start,
 		})
 	})
 	return nil

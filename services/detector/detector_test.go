@@ -1,8 +1,10 @@
 package detector_test
 
 import (
+	"bytes"
 	"context"
 	"flag"
+	"os"
 	"strings"
 	"testing"
 
@@ -33,5 +35,20 @@ func TestRunRejectsBadConfig(t *testing.T) {
 	cfg.Common.Prefix = "nw.>"
 	if err := detector.Run(context.Background(), cfg); !config.IsConfigError(err) || !strings.Contains(err.Error(), "--subject-prefix") {
 		t.Fatalf("Run = %v, want a config error naming --subject-prefix", err)
+	}
+}
+
+// The built-in rules are NPD's kernel-monitor.json, unchanged.
+func TestBuiltInRulesAreNPDs(t *testing.T) {
+	want, err := os.ReadFile("../../../shared/compat/npd/kernel-monitor.json")
+	if err != nil {
+		t.Skipf("compat copy not beside the checkout: %v", err)
+	}
+	got, err := os.ReadFile("rules/kernel-monitor.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("rules/kernel-monitor.json differs from NPD's kernel-monitor.json in ../shared/compat")
 	}
 }

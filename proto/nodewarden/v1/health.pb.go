@@ -38,10 +38,12 @@ type HealthReport struct {
 	Message string               `protobuf:"bytes,6,opt,name=message,proto3" json:"message,omitempty"`
 	Latency *durationpb.Duration `protobuf:"bytes,7,opt,name=latency,proto3" json:"latency,omitempty"`
 	// How it was checked, e.g. "http://127.0.0.1:10248/healthz" or "systemctl is-active kubelet".
-	Check         string `protobuf:"bytes,8,opt,name=check,proto3" json:"check,omitempty"`
-	RestartCount  uint32 `protobuf:"varint,9,opt,name=restart_count,json=restartCount,proto3" json:"restart_count,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Check        string `protobuf:"bytes,8,opt,name=check,proto3" json:"check,omitempty"`
+	RestartCount uint32 `protobuf:"varint,9,opt,name=restart_count,json=restartCount,proto3" json:"restart_count,omitempty"`
+	// When the reporting collector started; with seq it orders one collector's reports.
+	CollectorStart *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=collector_start,json=collectorStart,proto3" json:"collector_start,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *HealthReport) Reset() {
@@ -137,11 +139,18 @@ func (x *HealthReport) GetRestartCount() uint32 {
 	return 0
 }
 
+func (x *HealthReport) GetCollectorStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CollectorStart
+	}
+	return nil
+}
+
 var File_nodewarden_v1_health_proto protoreflect.FileDescriptor
 
 const file_nodewarden_v1_health_proto_rawDesc = "" +
 	"\n" +
-	"\x1anodewarden/v1/health.proto\x12\rnodewarden.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa6\x02\n" +
+	"\x1anodewarden/v1/health.proto\x12\rnodewarden.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xeb\x02\n" +
 	"\fHealthReport\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x10\n" +
@@ -151,7 +160,9 @@ const file_nodewarden_v1_health_proto_rawDesc = "" +
 	"\amessage\x18\x06 \x01(\tR\amessage\x123\n" +
 	"\alatency\x18\a \x01(\v2\x19.google.protobuf.DurationR\alatency\x12\x14\n" +
 	"\x05check\x18\b \x01(\tR\x05check\x12#\n" +
-	"\rrestart_count\x18\t \x01(\rR\frestartCountBCZAgithub.com/nodewarden/nodewarden/proto/nodewarden/v1;nodewardenv1b\x06proto3"
+	"\rrestart_count\x18\t \x01(\rR\frestartCount\x12C\n" +
+	"\x0fcollector_start\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\x0ecollectorStartBCZAgithub.com/nodewarden/nodewarden/proto/nodewarden/v1;nodewardenv1b\x06proto3"
 
 var (
 	file_nodewarden_v1_health_proto_rawDescOnce sync.Once
@@ -174,11 +185,12 @@ var file_nodewarden_v1_health_proto_goTypes = []any{
 var file_nodewarden_v1_health_proto_depIdxs = []int32{
 	1, // 0: nodewarden.v1.HealthReport.time:type_name -> google.protobuf.Timestamp
 	2, // 1: nodewarden.v1.HealthReport.latency:type_name -> google.protobuf.Duration
-	2, // [2:2] is the sub-list for method output_type
-	2, // [2:2] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	1, // 2: nodewarden.v1.HealthReport.collector_start:type_name -> google.protobuf.Timestamp
+	3, // [3:3] is the sub-list for method output_type
+	3, // [3:3] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_nodewarden_v1_health_proto_init() }

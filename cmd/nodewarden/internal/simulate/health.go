@@ -18,10 +18,10 @@ type healthCheck struct {
 	failLatency         time.Duration
 }
 
-func newHealthChecks(node string) [2]healthCheck {
+func newHealthChecks(node string, start time.Time) [2]healthCheck {
 	mk := func(component, check string) *nwv1.HealthReport {
 		return &nwv1.HealthReport{Node: node, Component: component, Check: check,
-			Time: &timestamppb.Timestamp{}, Latency: &durationpb.Duration{}}
+			Time: &timestamppb.Timestamp{}, Latency: &durationpb.Duration{}, CollectorStart: timestamppb.New(start)}
 	}
 	return [2]healthCheck{
 		{msg: mk("kubelet", "GET http://127.0.0.1:10248/healthz"), latency: 2 * time.Millisecond,

@@ -68,7 +68,7 @@ func newNode(sp subject.Space, name string, seed int64, i int, start time.Time, 
 	uptime := 3600 + r.Float64()*r.Float64()*60*86400 // most nodes are days old, some weeks
 	n.newNodeSample(bootID, uptime, start)
 	n.cs = newContainerSet(r, name, p.containers, uptime, start)
-	n.health = newHealthChecks(name)
+	n.health = newHealthChecks(name, start)
 	if p.logRate > 0 {
 		n.logs = newLogStream(r, name, bootID, start, p, kern)
 	}

@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/nodewarden/nodewarden/cmd/nodewarden/internal/allinone"
+	"github.com/nodewarden/nodewarden/cmd/nodewarden/internal/lockcmd"
 	"github.com/nodewarden/nodewarden/cmd/nodewarden/internal/provision"
 	"github.com/nodewarden/nodewarden/cmd/nodewarden/internal/rules"
 	"github.com/nodewarden/nodewarden/cmd/nodewarden/internal/simulate"
@@ -59,6 +60,17 @@ var commands = map[string]command{
 		cfg := status.Config{Stdout: stdout}
 		return daemon.Execute(ctx, "nodewarden conditions clear", status.ClearSummary, status.SplitArgs(args[1:], &cfg), stdout, stderr, &cfg, func(ctx context.Context) error { return status.Clear(ctx, cfg) })
 	}},
+	"lock": {"lock status | lock release --force <node>: the rebooters' lock", func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+		if len(args) == 0 || (args[0] != "status" && args[0] != "release") {
+			fmt.Fprintln(stderr, "Usage: nodewarden lock status [flags] | nodewarden lock release --force [flags] <node>")
+			return daemon.ExitConfig
+		}
+		cfg := lockcmd.Config{Stdout: stdout}
+		if args[0] == "status" {
+			return daemon.Execute(ctx, "nodewarden lock status", lockcmd.StatusSummary, args[1:], stdout, stderr, &cfg, func(ctx context.Context) error { return lockcmd.Status(ctx, cfg) })
+		}
+		return daemon.Execute(ctx, "nodewarden lock release", lockcmd.ReleaseSummary, lockcmd.SplitArgs(args[1:], &cfg), stdout, stderr, &cfg, func(ctx context.Context) error { return lockcmd.Release(ctx, cfg) })
+	}},
 	"version": {"print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) int {
 		fmt.Fprintln(stdout, version.String("nodewarden"))
 		return 0
@@ -67,7 +79,7 @@ var commands = map[string]command{
 
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "Usage: nodewarden <command> [flags]\n\nnodewarden keeps the nodes of a Kubernetes cluster healthy: one event-driven pipeline on NATS JetStream.\n\nCommands:\n")
-	for _, name := range []string{"run", "provision", "tail", "simulate", "rules", "status", "conditions", "version"} {
+	for _, name := range []string{"run", "provision", "tail", "simulate", "rules", "status", "conditions", "lock", "version"} {
 		fmt.Fprintf(w, "  %-10s %s\n", name, commands[name].summary)
 	}
 	fmt.Fprintf(w, "\nRun 'nodewarden <command> --help' for a command's flags.\n")

@@ -243,7 +243,7 @@ const logCounterBuffer = 1000
 // exactly the results of log-counter's 1000; others keep all 1000, as log-counter does.
 func compileSet(path, pattern, revert string) (*matcher.Set, error) {
 	size := logCounterBuffer
-	if confinedToLastLine(pattern) && (revert == "" || confinedToLastLine(revert)) {
+	if matcher.LastLineOnly(pattern) && (revert == "" || matcher.LastLineOnly(revert)) {
 		size = 1
 	}
 	mon := &npdconfig.Monitor{Path: path, BufferSize: size,

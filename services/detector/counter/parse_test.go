@@ -10,6 +10,7 @@ import (
 
 	"github.com/nodewarden/nodewarden/servicekit/config"
 	"github.com/nodewarden/nodewarden/servicekit/npdconfig"
+	"github.com/nodewarden/nodewarden/services/detector/matcher"
 )
 
 // compatDir is ../shared/compat/npd beside the workspace (the directory holding go.work): NPD's
@@ -219,8 +220,8 @@ func TestConfinedToLastLine(t *testing.T) {
 		{`(`, false},
 	}
 	for _, tt := range tests {
-		if got := confinedToLastLine(tt.pattern); got != tt.want {
-			t.Errorf("confinedToLastLine(%q) = %v, want %v", tt.pattern, got, tt.want)
+		if got := matcher.LastLineOnly(tt.pattern); got != tt.want {
+			t.Errorf("matcher.LastLineOnly(%q) = %v, want %v", tt.pattern, got, tt.want)
 		}
 	}
 }

@@ -95,3 +95,14 @@ func hasFoldCase(re *syntax.Regexp) bool {
 	}
 	return false
 }
+
+// LastLineOnly reports whether a rule pattern, matched as NPD does (pattern + `\z` against the
+// joined buffer), can only match within the newest line, so a one-line buffer gives the same
+// results. It is conservative: false when unsure or when the pattern does not parse.
+func LastLineOnly(pattern string) bool {
+	re, err := syntax.Parse(pattern+`\z`, syntax.Perl)
+	if err != nil {
+		return false
+	}
+	return lastLineOnly(re)
+}

@@ -12,7 +12,6 @@
 package counter
 
 import (
-	"fmt"
 	"regexp"
 	"slices"
 	"time"
@@ -116,27 +115,13 @@ type LoadError struct {
 	Other bool
 }
 
-func (e *LoadError) Error() string { return "load " + e.Path + ": " + e.detail() }
-
-func (e *LoadError) detail() string {
-	s := e.Reason
-	if e.Field != "" {
-		s = fmt.Sprintf("%s %q: %s", e.Field, e.Value, e.Reason)
-	}
-	if e.Err != nil {
-		s += ": " + e.Err.Error()
-	}
-	return s
+func (e *LoadError) file() *config.FileError {
+	return &config.FileError{Flag: Flag, Path: e.Path, Field: e.Field, Value: e.Value, Reason: e.Reason, Err: e.Err}
 }
+
+func (e *LoadError) Error() string { return e.file().Error() }
 
 func (e *LoadError) Unwrap() error { return e.Err }
 
 // As makes a LoadError a *config.Error for errors.As, naming the --rules flag and the file.
-func (e *LoadError) As(target any) bool {
-	ce, ok := target.(**config.Error)
-	if !ok {
-		return false
-	}
-	*ce = &config.Error{Flag: Flag, Value: e.Path, Source: "flag", Reason: e.detail()}
-	return true
-}
+func (e *LoadError) As(target any) bool { return e.file().As(target) }

@@ -138,44 +138,11 @@ func DefaultYAML() []byte { return append([]byte(nil), defaults...) }
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, &LoadError{Path: path, Reason: "read", Err: err}
+		return nil, &LoadError{Flag: Flag, Path: path, Reason: "read", Err: err}
 	}
 	return Parse(path, data)
 }
 
-// LoadError is a rules file that cannot be loaded. It names the file, and the field (with the
-// rule's index, e.g. "thresholdRules[2].op") and value at fault when there is one. It is a
-// configuration error: errors.As(err, new(*config.Error)) holds for it, so mains exit 2.
-type LoadError struct {
-	Path   string
-	Field  string
-	Value  string
-	Reason string
-	Err    error // the underlying error (read, YAML), if any
-}
-
-func (e *LoadError) Error() string { return "load " + e.Path + ": " + e.detail() }
-
-func (e *LoadError) detail() string {
-	s := e.Reason
-	if e.Field != "" {
-		s = fmt.Sprintf("%s %q: %s", e.Field, e.Value, e.Reason)
-	}
-	if e.Err != nil {
-		s += ": " + e.Err.Error()
-	}
-	return s
-}
-
-func (e *LoadError) Unwrap() error { return e.Err }
-
-// As makes a LoadError a *config.Error for errors.As, naming the --health-rules flag and the
-// file, so a daemon's main treats a bad file like any bad flag value (exit 2).
-func (e *LoadError) As(target any) bool {
-	ce, ok := target.(**config.Error)
-	if !ok {
-		return false
-	}
-	*ce = &config.Error{Flag: Flag, Value: e.Path, Source: "flag", Reason: e.detail()}
-	return true
-}
+// LoadError is a rules file that cannot be loaded; it names the --health-rules flag, the file,
+// and the rule field and value at fault, and mains exit 2 for it.
+type LoadError = config.FileError

@@ -64,15 +64,15 @@ type failFunc func(field, value, format string, args ...any) error
 // errors.
 func Parse(path string, data []byte) (*Config, error) {
 	bad := func(field, value, format string, args ...any) error {
-		return &LoadError{Path: path, Field: field, Value: value, Reason: fmt.Sprintf(format, args...)}
+		return &LoadError{Flag: Flag, Path: path, Field: field, Value: value, Reason: fmt.Sprintf(format, args...)}
 	}
 	js, err := yamlToJSON(data)
 	if err != nil {
-		return nil, &LoadError{Path: path, Reason: "invalid YAML", Err: err}
+		return nil, &LoadError{Flag: Flag, Path: path, Reason: "invalid YAML", Err: err}
 	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(js, &top); err != nil {
-		return nil, &LoadError{Path: path, Reason: "want a mapping with healthRules and thresholdRules"}
+		return nil, &LoadError{Flag: Flag, Path: path, Reason: "want a mapping with healthRules and thresholdRules"}
 	}
 	if err := unknownField("", top, topFields, bad); err != nil {
 		return nil, err

@@ -146,3 +146,30 @@ func OneOf(flagName, value string, allowed ...string) error {
 	}
 	return Invalid(flagName, value, "want one of %s", strings.Join(allowed, ", "))
 }
+
+// SplitPositional separates positional arguments from flags, so they may come before, between or
+// after the flags (`nodewarden lock release node-1 --force`). A flag given without "=" takes the
+// next argument as its value unless it is one of boolFlags (without dashes); "--" ends the flags.
+func SplitPositional(args []string, boolFlags ...string) (flags, positional []string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return flags, append(positional, args[i+1:]...)
+		case strings.HasPrefix(a, "-"):
+			flags = append(flags, a)
+			name := strings.TrimLeft(a, "-")
+			isBool := name == "h" || name == "help" || name == "version"
+			for _, b := range boolFlags {
+				isBool = isBool || name == b
+			}
+			if !strings.Contains(a, "=") && !isBool && i+1 < len(args) {
+				flags = append(flags, args[i+1])
+				i++
+			}
+		default:
+			positional = append(positional, a)
+		}
+	}
+	return flags, positional
+}

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"io/fs"
+	"strings"
 	"testing"
 )
 
@@ -25,5 +26,20 @@ func TestFileError(t *testing.T) {
 	}
 	if err := (&FileError{Path: "b", Err: fs.ErrNotExist}); !errors.Is(err, fs.ErrNotExist) {
 		t.Error("FileError does not unwrap to its cause")
+	}
+}
+
+func TestSplitPositional(t *testing.T) {
+	for _, tc := range []struct {
+		args, flags, pos []string
+	}{
+		{[]string{"node-1", "--force", "--nats-url", "nats://x:4222"}, []string{"--force", "--nats-url", "nats://x:4222"}, []string{"node-1"}},
+		{[]string{"--timeout=5s", "n1", "XfsShutdown"}, []string{"--timeout=5s"}, []string{"n1", "XfsShutdown"}},
+		{[]string{"--force", "--", "-odd-node"}, []string{"--force"}, []string{"-odd-node"}},
+	} {
+		flags, pos := SplitPositional(tc.args, "force")
+		if strings.Join(flags, " ") != strings.Join(tc.flags, " ") || strings.Join(pos, " ") != strings.Join(tc.pos, " ") {
+			t.Errorf("SplitPositional(%q) = %q, %q; want %q, %q", tc.args, flags, pos, tc.flags, tc.pos)
+		}
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -61,21 +60,8 @@ func (c *Config) Validate() error {
 
 // SplitArgs moves positional arguments out of args into cfg.Args.
 func SplitArgs(args []string, cfg *Config) []string {
-	var flags []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case strings.HasPrefix(a, "-"):
-			flags = append(flags, a)
-			name := strings.TrimLeft(a, "-")
-			if !strings.Contains(a, "=") && name != "force" && name != "h" && name != "help" && name != "version" && i+1 < len(args) {
-				flags = append(flags, args[i+1])
-				i++
-			}
-		default:
-			cfg.Args = append(cfg.Args, a)
-		}
-	}
+	flags, pos := config.SplitPositional(args, "force")
+	cfg.Args = pos
 	return flags
 }
 

@@ -78,33 +78,9 @@ func (c *Config) Validate() error {
 
 // SplitArgs moves positional arguments out of args into cfg.Args.
 func SplitArgs(args []string, cfg *Config) []string {
-	var flags []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "--":
-			cfg.Args = append(cfg.Args, args[i+1:]...)
-			return flags
-		case strings.HasPrefix(a, "-"):
-			flags = append(flags, a)
-			if !strings.Contains(a, "=") && i+1 < len(args) && takesValue(a) {
-				flags = append(flags, args[i+1])
-				i++
-			}
-		default:
-			cfg.Args = append(cfg.Args, a)
-		}
-	}
+	flags, pos := config.SplitPositional(args, "problems-only")
+	cfg.Args = pos
 	return flags
-}
-
-// takesValue reports whether a flag given without "=" consumes the next argument.
-func takesValue(a string) bool {
-	switch strings.TrimLeft(a, "-") {
-	case "problems-only", "h", "help", "version":
-		return false
-	}
-	return true
 }
 
 type session struct {

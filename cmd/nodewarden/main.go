@@ -15,6 +15,7 @@ import (
 	"github.com/nodewarden/nodewarden/cmd/nodewarden/internal/allinone"
 	"github.com/nodewarden/nodewarden/cmd/nodewarden/internal/lockcmd"
 	"github.com/nodewarden/nodewarden/cmd/nodewarden/internal/provision"
+	"github.com/nodewarden/nodewarden/cmd/nodewarden/internal/rebootcmd"
 	"github.com/nodewarden/nodewarden/cmd/nodewarden/internal/rules"
 	"github.com/nodewarden/nodewarden/cmd/nodewarden/internal/simulate"
 	"github.com/nodewarden/nodewarden/cmd/nodewarden/internal/status"
@@ -71,6 +72,9 @@ var commands = map[string]command{
 		}
 		return daemon.Execute(ctx, "nodewarden lock release", lockcmd.ReleaseSummary, lockcmd.SplitArgs(args[1:], &cfg), stdout, stderr, &cfg, func(ctx context.Context) error { return lockcmd.Release(ctx, cfg) })
 	}},
+	"reboot": {"reboot [--wait] <node>: ask the rebooter to reboot a node", func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+		return rebootcmd.Main(ctx, args, stdout, stderr)
+	}},
 	"version": {"print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) int {
 		fmt.Fprintln(stdout, version.String("nodewarden"))
 		return 0
@@ -79,7 +83,7 @@ var commands = map[string]command{
 
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "Usage: nodewarden <command> [flags]\n\nnodewarden keeps the nodes of a Kubernetes cluster healthy: one event-driven pipeline on NATS JetStream.\n\nCommands:\n")
-	for _, name := range []string{"run", "provision", "tail", "simulate", "rules", "status", "conditions", "lock", "version"} {
+	for _, name := range []string{"run", "provision", "tail", "simulate", "rules", "status", "conditions", "lock", "reboot", "version"} {
 		fmt.Fprintf(w, "  %-10s %s\n", name, commands[name].summary)
 	}
 	fmt.Fprintf(w, "\nRun 'nodewarden <command> --help' for a command's flags.\n")

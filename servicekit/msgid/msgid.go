@@ -39,6 +39,12 @@ func LogBatch(node, source, streamID string, firstSeq uint64) string {
 // RebootRequired is the request id itself: merging the same request is the rebooter's job.
 func RebootRequired(requestID string) string { return requestID }
 
+// RebootStatus is "reboot.status:<node>:<request id>:<start>:<seq>": the rebooter's start time
+// keeps a restarted rebooter's statuses from being taken for duplicates of its last life's.
+func RebootStatus(node, requestID string, start time.Time, seq uint64) string {
+	return build("reboot.status:", node, requestID, start.UnixNano(), seq)
+}
+
 func build(kind, node, component string, start int64, seq uint64) string {
 	var a [160]byte
 	b := append(a[:0], kind...)

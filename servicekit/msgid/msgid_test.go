@@ -11,6 +11,7 @@ func TestIDs(t *testing.T) {
 		{NodeSample("ip-10-0-0-1.ec2.internal", start, 7), "sample.node:ip-10-0-0-1.ec2.internal:1700000000000000123:7"},
 		{ContainerSamples("n1", start, 8), "sample.container:n1:1700000000000000123:8"},
 		{Health("n1", "kubelet", start, 9), "health:n1:kubelet:1700000000000000123:9"},
+		{RebootStatus("n1", "cli:n1:5", start, 2), "reboot.status:n1:cli:n1:5:1700000000000000123:2"},
 		{LogBatch("n1", "kernel-monitor", "kmsg:b", 10), "log:n1:kernel-monitor:kmsg:b:10"},
 		{RebootRequired("sentinel:n1:b"), "sentinel:n1:b"},
 	} {

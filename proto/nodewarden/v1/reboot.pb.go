@@ -98,7 +98,10 @@ type RebootRequired struct {
 	Origin string `protobuf:"bytes,5,opt,name=origin,proto3" json:"origin,omitempty"`
 	// The node's boot id when the request was made; a request older than the node's current boot
 	// has been satisfied by a reboot since.
-	BootId        string `protobuf:"bytes,6,opt,name=boot_id,json=bootId,proto3" json:"boot_id,omitempty"`
+	BootId string `protobuf:"bytes,6,opt,name=boot_id,json=bootId,proto3" json:"boot_id,omitempty"`
+	// The condition type whose rule asked for the reboot, empty otherwise. The rebooter ignores the
+	// alert nodewarden's alerter raised for that condition, so a reboot never blocks itself.
+	Condition     string `protobuf:"bytes,7,opt,name=condition,proto3" json:"condition,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -171,6 +174,13 @@ func (x *RebootRequired) GetOrigin() string {
 func (x *RebootRequired) GetBootId() string {
 	if x != nil {
 		return x.BootId
+	}
+	return ""
+}
+
+func (x *RebootRequired) GetCondition() string {
+	if x != nil {
+		return x.Condition
 	}
 	return ""
 }
@@ -274,7 +284,7 @@ var File_nodewarden_v1_reboot_proto protoreflect.FileDescriptor
 
 const file_nodewarden_v1_reboot_proto_rawDesc = "" +
 	"\n" +
-	"\x1anodewarden/v1/reboot.proto\x12\rnodewarden.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbc\x01\n" +
+	"\x1anodewarden/v1/reboot.proto\x12\rnodewarden.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xda\x01\n" +
 	"\x0eRebootRequired\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x1d\n" +
@@ -282,7 +292,8 @@ const file_nodewarden_v1_reboot_proto_rawDesc = "" +
 	"request_id\x18\x03 \x01(\tR\trequestId\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x16\n" +
 	"\x06origin\x18\x05 \x01(\tR\x06origin\x12\x17\n" +
-	"\aboot_id\x18\x06 \x01(\tR\x06bootId\"\xe6\x01\n" +
+	"\aboot_id\x18\x06 \x01(\tR\x06bootId\x12\x1c\n" +
+	"\tcondition\x18\a \x01(\tR\tcondition\"\xe6\x01\n" +
 	"\fRebootStatus\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x1d\n" +

@@ -381,7 +381,7 @@ func (e *Engine) requestReboot(ctx context.Context, n *node, ch change) error {
 		id = "rule:" + ch.id
 	}
 	r := &nwv1.RebootRequired{Node: n.name, Time: timestamppb.New(ch.at), RequestId: id, Reason: ch.reason,
-		Origin: "detector", BootId: boot}
+		Origin: "detector", BootId: boot, Condition: ch.typ}
 	if _, err := e.pub.Publish(ctx, subj, id, r, nil); err != nil {
 		return fmt.Errorf("publish reboot request %s: %w", id, err)
 	}

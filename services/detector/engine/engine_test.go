@@ -289,3 +289,43 @@ func TestClearAfter(t *testing.T) {
 		t.Errorf("cleared state = %+v, want the default reason since 18m", st)
 	}
 }
+
+// A rule with reboot set asks for a reboot when its condition becomes True, naming the condition
+// so the rebooter can ignore the alert raised for it.
+func TestRuleRequestsReboot(t *testing.T) {
+	mon, err := npdconfig.Load("../rules/kernel-monitor.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range mon.Rules {
+		if mon.Rules[i].Condition == "XfsShutdown" {
+			mon.Rules[i].Reboot = true
+		}
+	}
+	set, err := matcher.Compile(mon)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Rules{Monitors: map[string]*Monitor{mon.Source: {File: mon, Set: set}}}
+	pub, store := &fakePub{}, newMemStore()
+	e := New(r, subject.Space{Prefix: "nw"}, pub, store, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := e.Handle(context.Background(), batch(1, xfs)); err != nil {
+		t.Fatal(err)
+	}
+	var got *nwv1.RebootRequired
+	for _, m := range pub.msgs {
+		if rr, ok := m.(*nwv1.RebootRequired); ok {
+			got = rr
+		}
+	}
+	if got == nil {
+		t.Fatalf("published %q, no reboot request", pub.ids)
+	}
+	if got.Node != "n1" || got.RequestId != "rule:n1:XfsShutdown:b1" || got.Origin != "detector" ||
+		got.BootId != "b1" || got.Condition != "XfsShutdown" || got.Reason != "XfsHasShutdown" {
+		t.Errorf("reboot request = %v, want node n1, id rule:n1:XfsShutdown:b1, origin detector, boot b1, condition XfsShutdown", got)
+	}
+	if c := e.Counts(); c.Reboots != 1 {
+		t.Errorf("reboots = %d, want 1", c.Reboots)
+	}
+}

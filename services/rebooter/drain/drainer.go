@@ -13,12 +13,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 	kubedrain "k8s.io/kubectl/pkg/drain"
@@ -67,6 +69,9 @@ type Options struct {
 	Force bool
 	// EvictRetryDelay is the pause after a refused eviction; 0 means kubectl's 5 s.
 	EvictRetryDelay time.Duration
+	// TaintKey is the PreferNoSchedule taint Taint adds (--prefer-no-schedule-taint); empty
+	// means the package's TaintKey.
+	TaintKey string
 	// Logger receives drain progress; nil discards it.
 	Logger *slog.Logger
 }
@@ -87,6 +92,12 @@ func New(client kubernetes.Interface, node string, opts Options) (*Drainer, erro
 	}
 	if _, err := labels.Parse(opts.PodSelector); err != nil {
 		return nil, fmt.Errorf("drain: parse pod selector %q: %w", opts.PodSelector, err)
+	}
+	if opts.TaintKey == "" {
+		opts.TaintKey = TaintKey
+	}
+	if errs := validation.IsQualifiedName(opts.TaintKey); len(errs) > 0 {
+		return nil, fmt.Errorf("drain: taint key %q: %s", opts.TaintKey, strings.Join(errs, "; "))
 	}
 	if opts.EvictRetryDelay <= 0 {
 		opts.EvictRetryDelay = defaultEvictRetryDelay

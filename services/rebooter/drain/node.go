@@ -89,7 +89,7 @@ func (d *Drainer) annotate(ctx context.Context, m map[string]any) error {
 	return nil
 }
 
-// Taint adds the PreferNoSchedule taint TaintKey, so the scheduler avoids a node that is
+// Taint adds the PreferNoSchedule taint Options.TaintKey, so the scheduler avoids a node that is
 // waiting to reboot (--prefer-no-schedule-taint). Adding it twice is a no-op.
 func (d *Drainer) Taint(ctx context.Context) error {
 	if err := d.updateTaints(ctx, true); err != nil {
@@ -98,7 +98,7 @@ func (d *Drainer) Taint(ctx context.Context) error {
 	return nil
 }
 
-// Untaint removes the taint TaintKey; a node without it is left alone.
+// Untaint removes the taint Options.TaintKey; a node without it is left alone.
 func (d *Drainer) Untaint(ctx context.Context) error {
 	if err := d.updateTaints(ctx, false); err != nil {
 		return fmt.Errorf("untaint node %s: %w", d.node, err)
@@ -115,14 +115,16 @@ func (d *Drainer) updateTaints(ctx context.Context, present bool) error {
 		if err != nil {
 			return err
 		}
-		isOurs := func(t corev1.Taint) bool { return t.Key == TaintKey && t.Effect == corev1.TaintEffectPreferNoSchedule }
+		isOurs := func(t corev1.Taint) bool {
+			return t.Key == d.opts.TaintKey && t.Effect == corev1.TaintEffectPreferNoSchedule
+		}
 		has := slices.ContainsFunc(node.Spec.Taints, isOurs)
 		if has == present {
 			return nil
 		}
 		taints := slices.DeleteFunc(slices.Clone(node.Spec.Taints), isOurs)
 		if present {
-			taints = append(taints, corev1.Taint{Key: TaintKey, Effect: corev1.TaintEffectPreferNoSchedule})
+			taints = append(taints, corev1.Taint{Key: d.opts.TaintKey, Effect: corev1.TaintEffectPreferNoSchedule})
 		}
 		return d.patch(ctx, node.ResourceVersion, map[string]any{"spec": map[string]any{"taints": taints}})
 	})

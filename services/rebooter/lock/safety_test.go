@@ -2,20 +2,17 @@ package lock_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/nodewarden/nodewarden/servicekit/topology"
 	"github.com/nodewarden/nodewarden/services/rebooter/lock"
+	"github.com/nodewarden/nodewarden/services/rebooter/lock/locktest"
 )
 
 // rebootLog is the simulated reboot command's shared log; the mutex guards only the append.
@@ -56,98 +53,6 @@ func maxOverlap(ivs []interval) int {
 	return most
 }
 
-// recorder holds every revision of the slot keys, read from outside the contenders. The
-// provisioned bucket keeps one revision per key, and a live watcher misses revisions replaced
-// before it is sent them (seen: a gap), so the test lifts the stream's per-subject limit for
-// its run (the lock never reads history) and reads the whole history after it.
-type recorder struct {
-	entries []jetstream.KeyValueEntry
-}
-
-func keepHistory(t *testing.T, ctx context.Context, nc *nats.Conn) {
-	t.Helper()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := js.Stream(ctx, "KV_"+topology.BucketRebootLock)
-	if err != nil {
-		t.Fatalf("lock bucket stream: %v", err)
-	}
-	cfg := s.CachedInfo().Config
-	cfg.MaxMsgsPerSubject = 100000
-	if _, err := js.UpdateStream(ctx, cfg); err != nil {
-		t.Fatalf("keep lock history: %v", err)
-	}
-}
-
-func readHistory(t *testing.T, ctx context.Context, kv jetstream.KeyValue) *recorder {
-	t.Helper()
-	w, err := kv.WatchFiltered(ctx, []string{lock.KeyPrefix + "*"}, jetstream.IncludeHistory())
-	if err != nil {
-		t.Fatalf("watch history: %v", err)
-	}
-	defer func() { _ = w.Stop() }()
-	r := &recorder{}
-	for e := range w.Updates() {
-		if e == nil {
-			return r
-		}
-		r.entries = append(r.entries, e)
-	}
-	t.Fatal("history watcher closed")
-	return nil
-}
-
-// check replays the history: revisions contiguous (nothing missed), no key written over another
-// node's holding before its until, no node in two slots, no more holders than slots; it returns
-// how many times each node began a holding and the takeovers seen.
-func (r *recorder) check(t *testing.T, slots int) (began map[string]int, takeovers []string) {
-	t.Helper()
-	began = map[string]int{}
-	held := map[string]lock.Holder{}
-	for i, e := range r.entries {
-		if e.Revision() != uint64(i+1) {
-			t.Fatalf("history gap: entry %d has revision %d", i, e.Revision())
-		}
-		if e.Operation() != jetstream.KeyValuePut {
-			delete(held, e.Key())
-			continue
-		}
-		var h lock.Holder
-		if err := json.Unmarshal(e.Value(), &h); err != nil {
-			t.Fatalf("revision %d: bad value %q: %v", e.Revision(), e.Value(), err)
-		}
-		prev, was := held[e.Key()]
-		switch {
-		case !was:
-			began[h.Node]++
-		case prev.Node != h.Node:
-			if prev.Until.IsZero() || e.Created().Before(prev.Until) {
-				t.Errorf("revision %d: %s took %s from %s before its until %s (at %s)",
-					e.Revision(), h.Node, e.Key(), prev.Node, prev.Until, e.Created())
-			}
-			began[h.Node]++
-			takeovers = append(takeovers, prev.Node+"->"+h.Node)
-		}
-		held[e.Key()] = h
-		nodes := map[string]bool{}
-		for k, x := range held {
-			if nodes[x.Node] {
-				t.Errorf("revision %d: %s holds two slots", e.Revision(), x.Node)
-			}
-			nodes[x.Node] = true
-			if n, err := strconv.Atoi(strings.TrimPrefix(k, lock.KeyPrefix)); err != nil || n >= slots {
-				t.Errorf("revision %d: key %s beyond %d slots", e.Revision(), k, slots)
-			}
-		}
-		if len(held) > slots {
-			t.Errorf("revision %d: %d holders, %d slots", e.Revision(), len(held), slots)
-		}
-	}
-	return began, takeovers
-}
-
 // TestLockSafety is the lock-safety test: 50 nodes, each with its own connection and
 // nothing shared but the bus, request at once; one holder dies holding its slot with a TTL.
 func TestLockSafety(t *testing.T) {
@@ -165,7 +70,11 @@ func safety(t *testing.T, slots int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	watchConn, watchKV := open()
-	keepHistory(t, ctx, watchConn)
+	watchJS, err := jetstream.New(watchConn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	locktest.KeepHistory(t, ctx, watchJS)
 	log := &rebootLog{}
 
 	deadConn, deadKV := open()
@@ -208,14 +117,7 @@ func safety(t *testing.T, slots int) {
 	wg.Wait()
 	t.Logf("%d reboots with concurrency %d took %s", nodes, slots, time.Since(began))
 
-	rec := readHistory(t, ctx, watchKV)
-	st, err := watchKV.Status(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if last := st.(*jetstream.KeyValueBucketStatus).StreamInfo().State.LastSeq; uint64(len(rec.entries)) != last {
-		t.Fatalf("history has %d entries, stream's last revision is %d", len(rec.entries), last)
-	}
+	rec := locktest.ReadHistory(t, ctx, watchKV)
 
 	if got := maxOverlap(log.iv); got > slots {
 		t.Errorf("reboot log shows %d overlapping reboots, concurrency %d", got, slots)
@@ -235,7 +137,7 @@ func safety(t *testing.T, slots int) {
 		}
 	}
 
-	holdings, takeovers := rec.check(t, slots)
+	holdings, takeovers := rec.Check(t, slots)
 	if len(holdings) != nodes {
 		t.Errorf("KV history shows %d nodes holding, want %d", len(holdings), nodes)
 	}

@@ -32,6 +32,7 @@ type Record struct {
 	Phase     string    `json:"phase,omitempty"`
 	Cordoned  bool      `json:"cordoned,omitempty"`
 	RebootAt  time.Time `json:"reboot_at,omitzero"` // when the reboot command was run
+	NotBefore time.Time `json:"not_before,omitzero"` // after a failed attempt: when to try again
 	Condition string    `json:"condition,omitempty"`
 }
 
@@ -42,6 +43,10 @@ func (r Record) ID() string {
 	}
 	return r.RequestIDs[0]
 }
+
+// ErrCompleting is Add's answer while the node's previous reboot is still being completed: the
+// caller retries the request later.
+var ErrCompleting = errors.New("the previous reboot of this node is still completing")
 
 // Outcome says what Add did with a request.
 type Outcome int
@@ -98,6 +103,11 @@ func (s *Store) Add(ctx context.Context, r *nwv1.RebootRequired, currentBoot str
 		if err != nil {
 			return 0, Record{}, err
 		}
+		if ok && cur.BootID != "" && currentBoot != "" && cur.BootID != currentBoot {
+			// The pending reboot happened and is being completed; this request belongs to the
+			// new boot and must not be merged into (and cleared with) the old one.
+			return 0, Record{}, fmt.Errorf("reboot request %s: %w", r.RequestId, ErrCompleting)
+		}
 		if ok {
 			for _, id := range cur.RequestIDs {
 				if id == r.RequestId {
@@ -116,7 +126,8 @@ func (s *Store) Add(ctx context.Context, r *nwv1.RebootRequired, currentBoot str
 		if boot == "" {
 			boot = currentBoot
 		}
-		rec := Record{Node: r.Node, RequestIDs: []string{r.RequestId}, Reason: r.Reason, Origin: r.Origin, BootID: boot, Received: now.UTC()}
+		rec := Record{Node: r.Node, RequestIDs: []string{r.RequestId}, Reason: r.Reason, Origin: r.Origin, BootID: boot,
+			Received: now.UTC(), Condition: r.GetCondition()}
 		if _, err := s.put(ctx, rec, 0); errors.Is(err, jetstream.ErrKeyExists) {
 			continue
 		} else if err != nil {
@@ -143,9 +154,10 @@ func (s *Store) put(ctx context.Context, rec Record, rev uint64) (uint64, error)
 	return s.kv.Update(ctx, s.key, b, rev)
 }
 
-// Clear removes the record once the reboot completed (or failed for good).
-func (s *Store) Clear(ctx context.Context) error {
-	if err := s.kv.Delete(ctx, s.key); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+// Clear removes the record at revision rev once the reboot completed; a record changed since
+// (a request merged meanwhile) is left for the caller to look at again (ErrKeyExists).
+func (s *Store) Clear(ctx context.Context, rev uint64) error {
+	if err := s.kv.Delete(ctx, s.key, jetstream.LastRevision(rev)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return fmt.Errorf("clear reboot request: %w", err)
 	}
 	return nil

@@ -2,6 +2,7 @@ package requests
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -58,7 +59,22 @@ func TestAddMergeStaleClear(t *testing.T) {
 	if got, _, _, _ := s.Get(ctx); !got.Cordoned || got.Phase != "draining" {
 		t.Fatalf("progress not kept: %+v", got)
 	}
-	if err := s.Clear(ctx); err != nil {
+	// The node rebooted: a request of the new boot waits until the old record is cleared.
+	if _, _, err := s.Add(ctx, req("sentinel:n:b2", "b2"), "b2", now); !errors.Is(err, ErrCompleting) {
+		t.Fatalf("Add during completion = %v, want ErrCompleting", err)
+	}
+	if err := s.Clear(ctx, rev); err == nil {
+		t.Fatal("Clear at a stale revision succeeded")
+	}
+	_, rev, _, _ = s.Get(ctx)
+	if err := s.Clear(ctx, rev); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := s.Add(ctx, req("sentinel:n:b2", "b2"), "b2", now); err != nil || got != Recorded {
+		t.Fatalf("Add after Clear = %v, %v; want Recorded", got, err)
+	}
+	_, rev, _, _ = s.Get(ctx)
+	if err := s.Clear(ctx, rev); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, ok, _ := s.Get(ctx); ok {

@@ -31,7 +31,7 @@ type Record struct {
 	// Progress, so a restart resumes (and uncordons what it cordoned).
 	Phase     string    `json:"phase,omitempty"`
 	Cordoned  bool      `json:"cordoned,omitempty"`
-	RebootAt  time.Time `json:"reboot_at,omitzero"` // when the reboot command was run
+	RebootAt  time.Time `json:"reboot_at,omitzero"`  // when the reboot command was run
 	NotBefore time.Time `json:"not_before,omitzero"` // after a failed attempt: when to try again
 	Condition string    `json:"condition,omitempty"`
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -105,6 +106,7 @@ type harness struct {
 	nodes    map[string]*simNode
 	onReboot func(node string) bool // whether to bring the node's rebooter back; default yes
 	statuses []*nwv1.RebootStatus
+	addrs    map[string]string // node → its rebooter's HTTP address
 }
 
 type simNode struct {
@@ -116,7 +118,7 @@ type simNode struct {
 
 func newHarness(t *testing.T, configure func(*rebooter.Config)) *harness {
 	t.Helper()
-	h := &harness{t: t, js: testenv.StartJetStream(t), dir: t.TempDir(), nodes: map[string]*simNode{}}
+	h := &harness{t: t, js: testenv.StartJetStream(t), dir: t.TempDir(), nodes: map[string]*simNode{}, addrs: map[string]string{}}
 	h.js.Provision(t)
 	_, h.jsc = h.js.Connect(t)
 	h.logPath = filepath.Join(h.dir, "reboots.log")
@@ -166,6 +168,11 @@ func (h *harness) config(n *simNode) rebooter.Config {
 	cfg := h.base
 	cfg.Common = testenv.Common(h.js.ClientURL())
 	cfg.Node = n.name
+	cfg.Common.OnListen = func(_, addr string) {
+		h.mu.Lock()
+		h.addrs[n.name] = addr
+		h.mu.Unlock()
+	}
 	cfg.BootID = reboot.BootIDFile(n.bootFile)
 	cfg.RebootMethod = rebooter.MethodCommand
 	cfg.RebootCommand = strings.Join([]string{os.Args[0], rebootProgramArg, h.logPath, n.name, n.bootFile, h.srv.URL}, " ")
@@ -223,14 +230,43 @@ func (h *harness) stopAll() {
 	wg.Wait()
 }
 
+// metrics returns the node's rebooter's /metrics text ("" while it is not listening).
+func (h *harness) metrics(node string) string {
+	h.mu.Lock()
+	addr := h.addrs[node]
+	h.mu.Unlock()
+	if addr == "" {
+		return ""
+	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
 // request publishes a RebootRequired for node, as the collector's sentinel or a rule would.
 func (h *harness) request(node, id, condition string) {
 	h.t.Helper()
+	h.publishRequest(&nwv1.RebootRequired{Node: node, RequestId: id, Reason: "test", Origin: "test", Condition: condition})
+}
+
+// requestBoot publishes a RebootRequired made in the given boot.
+func (h *harness) requestBoot(node, id, boot string) {
+	h.t.Helper()
+	h.publishRequest(&nwv1.RebootRequired{Node: node, RequestId: id, Reason: "test", Origin: "test", BootId: boot})
+}
+
+func (h *harness) publishRequest(r *nwv1.RebootRequired) {
+	h.t.Helper()
+	node, id := r.Node, r.RequestId
 	subj, err := h.sp.RebootRequired(node)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	b, err := proto.Marshal(&nwv1.RebootRequired{Node: node, RequestId: id, Reason: "test", Origin: "test", Condition: condition})
+	b, err := proto.Marshal(r)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -284,6 +320,23 @@ func (h *harness) has(node string, phase nwv1.RebootPhase, text string) bool {
 		}
 	}
 	return false
+}
+
+// waitStatus waits until node published a status of phase whose detail contains text; on
+// timeout the test fails with every status the node published.
+func (h *harness) waitStatus(timeout time.Duration, node string, phase nwv1.RebootPhase, text string) {
+	h.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !h.has(node, phase, text) {
+		if time.Now().After(deadline) {
+			var b strings.Builder
+			for _, s := range h.phases(node) {
+				fmt.Fprintf(&b, "\n  %s %s: %s", s.RequestId, s.Phase, s.Detail)
+			}
+			h.t.Fatalf("timed out after %s waiting for %s %s %q; statuses:%s", timeout, node, phase, text, b.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // waitCompleted waits until every node published a completed status.

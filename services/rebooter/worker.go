@@ -319,6 +319,7 @@ func (w *worker) rebootNow(ctx context.Context, id string) (time.Duration, error
 		if err != nil || !ok {
 			return 0, err
 		}
+		rec.RebootAt = time.Time{} // no downtime to report
 		return w.finish(ctx, rec, rev, "reboot-method log: the node was not rebooted")
 	}
 	return w.cfg.Period, nil

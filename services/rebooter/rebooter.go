@@ -40,7 +40,7 @@ kured flags handled elsewhere or not supported:
                                                 the sink's Slack output, fed by RebootStatus
   --lock-annotation, --ds-name, --ds-namespace  not supported: the lock lives in the
                                                 NW_REBOOT_LOCK KV bucket, not on the DaemonSet
-  --metrics-host, --metrics-port                use --http-addr (/metrics, /healthz, /readyz)
+  --metrics-host, --metrics-port                use --http-listen (/metrics, /healthz, /readyz)
   --log-format                                  use --log-format text|json (same name, slog)`
 
 // Config is the rebooter's configuration.

@@ -10,5 +10,5 @@ import (
 
 func main() {
 	var cfg rebooter.Config
-	daemon.Main("rebooter", "nodewarden rebooter: reboots its node safely when asked: lock, alert filter, reboot windows, cordon and drain.", &cfg, func(ctx context.Context) error { return rebooter.Run(ctx, cfg) })
+	daemon.Main("rebooter", rebooter.Summary, &cfg, func(ctx context.Context) error { return rebooter.Run(ctx, cfg) })
 }

@@ -35,6 +35,7 @@ const (
 	BucketRebootLock         = "NW_REBOOT_LOCK"
 	BucketRebootRequests     = "NW_REBOOT_REQUESTS"
 	BucketDetectorPartitions = "NW_DETECTOR_PARTITIONS"
+	BucketSinkPartitions     = "NW_SINK_PARTITIONS"
 	BucketSlackSent          = "NW_SLACK_SENT"
 )
 
@@ -196,6 +197,7 @@ func (s Settings) Buckets() []jetstream.KeyValueConfig {
 		mk(BucketRebootLock, "reboot lock slots, taken by compare-and-set", 1, 0),
 		mk(BucketRebootRequests, "node -> pending reboot request", 1, 0),
 		mk(BucketDetectorPartitions, "detector partition leases", 1, 0),
+		mk(BucketSinkPartitions, "sink partition leases: which replica exposes which nodes' metrics", 1, 0),
 		mk(BucketSlackSent, "ids of messages already posted to Slack", 1, s.SlackSentTTL),
 	}
 }

@@ -35,8 +35,8 @@ func TestProvisionIsIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(first) != 11 {
-		t.Fatalf("provisioned %d items, want 6 streams + 5 buckets", len(first))
+	if len(first) != 12 {
+		t.Fatalf("provisioned %d items, want 6 streams + 6 buckets", len(first))
 	}
 	for name, a := range actions(first) {
 		if a != topology.Created {

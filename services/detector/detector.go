@@ -27,7 +27,7 @@ import (
 	"github.com/nodewarden/nodewarden/services/detector/counter"
 	"github.com/nodewarden/nodewarden/services/detector/engine"
 	"github.com/nodewarden/nodewarden/services/detector/healthrules"
-	"github.com/nodewarden/nodewarden/services/detector/lease"
+	"github.com/nodewarden/nodewarden/servicekit/lease"
 	"github.com/nodewarden/nodewarden/services/detector/matcher"
 )
 

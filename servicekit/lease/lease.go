@@ -1,5 +1,5 @@
-// Package lease shares the detector's P partitions among its replicas through the
-// NW_DETECTOR_PARTITIONS KV bucket. Every replica heartbeats a member key; all replicas derive
+// Package lease shares P partitions among a service's replicas through a KV bucket
+// (NW_DETECTOR_PARTITIONS for the detector, NW_SINK_PARTITIONS for the sink's Prometheus output). Every replica heartbeats a member key; all replicas derive
 // the same desired owner of each partition from the live members by rendezvous hashing (so a
 // replica joining or leaving moves only its share), and a partition is held under a lease key
 // taken with an atomic create, or a compare-and-set on the revision of an expired lease. A holder

@@ -286,6 +286,16 @@ func (w *worker) cleanup(ctx context.Context) error {
 				return err
 			}
 		}
+		if len(w.preLabels) > 0 {
+			if err := d.RemoveLabels(ctx, slices.Collect(maps.Keys(w.preLabels))...); err != nil && !apierrors.IsNotFound(err) {
+				return err
+			}
+		}
+		if w.cfg.AnnotateNodes {
+			if err := d.ClearRebootInProgress(ctx); err != nil && !apierrors.IsNotFound(err) {
+				return err
+			}
+		}
 	}
 	freed, err := lock.ForceRelease(ctx, w.lockKV, w.cfg.Node)
 	if freed {

@@ -41,6 +41,8 @@ func TestKube(t *testing.T) {
 	t.Run("BlockingPods", func(t *testing.T) { testKubeBlockingPods(t, k, c) })
 	t.Run("DrainFailure", func(t *testing.T) { testKubeDrainFailure(t, k, c) })
 	t.Run("DeletedNodeFreesLock", func(t *testing.T) { testKubeDeletedNodeFreesLock(t, k, c) })
+	t.Run("InterruptedDrain", func(t *testing.T) { testKubeInterruptedDrain(t, k, c) })
+	t.Run("RestartAfterCrash", func(t *testing.T) { testKubeRestartAfterCrash(t, k, c) })
 }
 
 const (

@@ -85,9 +85,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if w.drainer != nil {
 		wg.Go(func() { w.sweepGone(ctx) })
 	}
-	err = rt.Wait(ctx)
+	<-ctx.Done()
+	// The worker puts the node back (uncordon, release the lock, save the record) on its way
+	// out, through NATS: the connection closes only after it is done.
 	wg.Wait()
-	return err
+	rt.Close()
+	return nil
 }
 
 // kubeClient returns the injected client, one from --kubeconfig, the in-cluster one, or nil

@@ -137,16 +137,16 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 	now := w.now()
 	switch rec.Phase {
 	case phaseRebooting:
-		if since := now.Sub(rec.RebootAt); since < w.cfg.Period {
+		if since := now.Sub(rec.RebootAt); since < w.rebootGrace() {
 			// The node is going down; after a restart, keep the slot renewed meanwhile.
 			w.reclaim(ctx, rec)
-			return w.cfg.Period - since, nil
+			return w.rebootGrace() - since, nil
 		}
 		if !w.reclaim(ctx, rec) {
 			return 0, w.restart(ctx, rec, "the reboot lock was lost before the node went down")
 		}
 		w.publish(ctx, rec.ID(), rec.BootID, nwv1.RebootPhase_REBOOT_PHASE_FAILED,
-			fmt.Sprintf("still up in boot %s %s after the reboot was issued; issuing it again", cur, w.cfg.Period))
+			fmt.Sprintf("still up in boot %s %s after the reboot was issued; issuing it again", cur, w.rebootGrace()))
 		return w.rebootNow(ctx, rec.ID())
 	case phaseDraining:
 		// A rebooter that stopped mid-drain: put the node back and start over.
@@ -322,8 +322,16 @@ func (w *worker) rebootNow(ctx context.Context, id string) (time.Duration, error
 		rec.RebootAt = time.Time{} // no downtime to report
 		return w.finish(ctx, rec, rev, "reboot-method log: the node was not rebooted")
 	}
-	return w.cfg.Period, nil
+	return w.rebootGrace(), nil
 }
+
+// rebootGrace is how long the node may take to go down after the reboot was issued before it
+// is issued again: a shutdown stopping many services takes minutes.
+func (w *worker) rebootGrace() time.Duration {
+	return max(w.cfg.Period, minRebootGrace)
+}
+
+const minRebootGrace = 5 * time.Minute
 
 func sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {

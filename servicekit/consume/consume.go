@@ -3,6 +3,7 @@
 // nak'ed with backoff; a message that can never be processed (it does not decode, the handler
 // calls it Permanent, or the handler panics) is copied to the dead-letter subject with its
 // original subject and the reason in headers, terminated and counted. The loop never crashes.
+// With HandleBatch instead of Handle it hands over batches by size or flush interval (batch.go).
 package consume
 
 import (
@@ -71,12 +72,22 @@ type Config struct {
 	// DeadSubject receives dead letters (subject.Space.Dead(stream)).
 	DeadSubject string
 	Decode      Decoder
-	Handle      Handler
+	// Handle processes one message at a time. Exactly one of Handle and HandleBatch is set.
+	Handle Handler
+	// HandleBatch processes messages in batches (see batch.go).
+	HandleBatch BatchHandler
+	// FlushInterval is how long a batch may wait for more messages after its first one
+	// arrived (batch mode only; default 1s).
+	FlushInterval time.Duration
+	// Weigh gives a message's share of Batch in batch mode (e.g. the points it becomes);
+	// nil counts every message as 1.
+	Weigh func(*Message) int
 	// AckWait is how long a delivery may stay unacked before JetStream redelivers it.
 	AckWait time.Duration
 	// MaxAckPending bounds unacked deliveries in flight.
 	MaxAckPending int
-	// Batch is how many messages one pull asks for.
+	// Batch is how many messages one pull asks for; in batch mode, the weight at which a
+	// batch is handed over.
 	Batch int
 	// RetryBase and RetryMax bound the nak delay of a failed message.
 	RetryBase, RetryMax time.Duration
@@ -88,11 +99,18 @@ func (c *Config) defaults() {
 	if c.AckWait == 0 {
 		c.AckWait = 30 * time.Second
 	}
-	if c.MaxAckPending == 0 {
-		c.MaxAckPending = 1000
-	}
 	if c.Batch == 0 {
 		c.Batch = 100
+	}
+	if c.MaxAckPending == 0 {
+		c.MaxAckPending = 1000
+		if c.HandleBatch != nil {
+			// Room for a full batch plus the next one filling while the first is handled.
+			c.MaxAckPending = max(1000, 2*c.Batch)
+		}
+	}
+	if c.FlushInterval == 0 {
+		c.FlushInterval = time.Second
 	}
 	if c.RetryBase == 0 {
 		c.RetryBase = 500 * time.Millisecond
@@ -113,8 +131,14 @@ type Consumer struct {
 
 // New checks cfg and returns a Consumer; Run starts it.
 func New(js jetstream.JetStream, pub *publish.Publisher, cfg Config, log *slog.Logger, m *Metrics) (*Consumer, error) {
-	if cfg.Stream == "" || cfg.Durable == "" || cfg.DeadSubject == "" || cfg.Decode == nil || cfg.Handle == nil {
-		return nil, errors.New("consume: stream, durable, dead subject, decoder and handler are required")
+	if cfg.Stream == "" || cfg.Durable == "" || cfg.DeadSubject == "" || cfg.Decode == nil {
+		return nil, errors.New("consume: stream, durable, dead subject and decoder are required")
+	}
+	if (cfg.Handle == nil) == (cfg.HandleBatch == nil) {
+		return nil, errors.New("consume: exactly one of Handle and HandleBatch must be set")
+	}
+	if err := cfg.checkBatch(); err != nil {
+		return nil, err
 	}
 	cfg.defaults()
 	return &Consumer{cfg: cfg, js: js, pub: pub, m: m,
@@ -152,6 +176,9 @@ func (c *Consumer) runOnce(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("create consumer %s on %s: %w", c.cfg.Durable, c.cfg.Stream, err)
 	}
+	if c.cfg.HandleBatch != nil {
+		return c.runBatch(ctx, cons)
+	}
 	iter, err := cons.Messages(jetstream.PullMaxMessages(c.cfg.Batch))
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", c.cfg.Durable, err)
@@ -178,17 +205,30 @@ func (c *Consumer) runOnce(ctx context.Context) error {
 
 // process handles one delivery and settles it: ack, nak with delay, or dead letter + term.
 func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
-	m := &Message{Subject: msg.Subject(), Header: msg.Headers(), Data: msg.Data(), Stream: c.cfg.Stream}
+	m, ok := c.receive(ctx, msg)
+	if !ok {
+		return
+	}
+	c.settle(ctx, msg, m, c.handle(ctx, m))
+}
+
+// receive decodes a delivery; one that does not decode is dead-lettered and ok is false.
+func (c *Consumer) receive(ctx context.Context, msg jetstream.Msg) (m *Message, ok bool) {
+	m = &Message{Subject: msg.Subject(), Header: msg.Headers(), Data: msg.Data(), Stream: c.cfg.Stream}
 	if meta, err := msg.Metadata(); err == nil {
 		m.StreamSeq, m.Delivered, m.Time = meta.Sequence.Stream, meta.NumDelivered, meta.Timestamp
 	}
 	payload, err := c.decode(m)
 	if err != nil {
 		c.deadLetter(ctx, msg, m, "decode", err)
-		return
+		return nil, false
 	}
 	m.Payload = payload
-	err = c.handle(ctx, m)
+	return m, true
+}
+
+// settle acks, naks with backoff, or dead-letters a delivery by its handler's result.
+func (c *Consumer) settle(ctx context.Context, msg jetstream.Msg, m *Message, err error) {
 	switch {
 	case err == nil:
 		if aerr := msg.Ack(); aerr != nil {

@@ -35,6 +35,10 @@ type Influx struct {
 	Bucket string
 
 	http *http.Client
+	// What Start needs to run the same server again.
+	bin, dir, conf string
+	proc           *process
+	t              testing.TB
 }
 
 // InfluxSeries is one series of an InfluxQL result, as /query returns it. Values keep
@@ -88,24 +92,49 @@ bind-address = "127.0.0.1:%d"
 		t.Fatalf("testenv: write influxdb config: %v", err)
 	}
 
-	start := time.Now()
-	p := startProcess(t, "influxd", dir, bin, "run", "-config", conf)
 	in := &Influx{
 		URL:      fmt.Sprintf("http://127.0.0.1:%d", ports[1]),
 		Database: InfluxDatabase,
 		Bucket:   InfluxDatabase + "/" + InfluxRetentionPolicy,
 		http:     &http.Client{Timeout: 10 * time.Second},
+		bin:      bin, dir: dir, conf: conf, t: t,
 	}
-	p.waitReady(t, influxStartTimeout, func(ctx context.Context) error {
-		return httpCheck(ctx, in.http, http.MethodGet, in.URL+"/ping", nil, http.StatusNoContent)
-	})
-	t.Logf("testenv: influxd ready at %s in %s", in.URL, time.Since(start).Round(time.Millisecond))
+	in.Start(t)
 
 	stmt := fmt.Sprintf("CREATE DATABASE %q WITH NAME %q", in.Database, InfluxRetentionPolicy)
 	if _, err := in.query(context.Background(), "", stmt); err != nil {
 		t.Fatalf("testenv: create influxdb database: %v", err)
 	}
 	return in
+}
+
+// Start starts the server again after Stop, on the same ports with the same data, and waits
+// until it answers /ping. StartInflux calls it for the first start.
+func (in *Influx) Start(t testing.TB) {
+	t.Helper()
+	if in.proc != nil {
+		select {
+		case <-in.proc.done:
+		default:
+			t.Fatalf("testenv: influxd at %s is already running", in.URL)
+		}
+	}
+	start := time.Now()
+	// Registered on the StartInflux test, so that the cleanup stops it before the data dir
+	// is removed even when a subtest restarts it.
+	in.proc = startProcess(in.t, "influxd", in.dir, in.bin, "run", "-config", in.conf)
+	in.proc.waitReady(t, influxStartTimeout, func(ctx context.Context) error {
+		return httpCheck(ctx, in.http, http.MethodGet, in.URL+"/ping", nil, http.StatusNoContent)
+	})
+	t.Logf("testenv: influxd ready at %s in %s", in.URL, time.Since(start).Round(time.Millisecond))
+}
+
+// Stop stops the server (SIGTERM, then SIGKILL after a grace period) and waits for it to
+// exit; the data stays for Start. Writes fail with connection refused meanwhile.
+func (in *Influx) Stop() {
+	in.t.Helper()
+	in.proc.stop(in.t)
+	in.proc.logShown = true // a deliberate stop, not a crash worth quoting the log for
 }
 
 // Query runs InfluxQL against Database and returns the series of its (single) statement,

@@ -51,3 +51,28 @@ func TestInfluxWriteV2ReadInfluxQL(t *testing.T) {
 		t.Errorf("count = %#v, want 1152921504606846976", row[2])
 	}
 }
+
+func TestInfluxStopStartKeepsData(t *testing.T) {
+	in := testenv.StartInflux(t)
+	client := influxdb2.NewClient(in.URL, "")
+	defer client.Close()
+	w := client.WriteAPIBlocking("", in.Bucket)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	at := time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)
+	if err := w.WritePoint(ctx, influxdb2.NewPoint("m", map[string]string{"n": "a"}, map[string]any{"v": 1.0}, at)); err != nil {
+		t.Fatal(err)
+	}
+	in.Stop()
+	if err := w.WritePoint(ctx, influxdb2.NewPoint("m", map[string]string{"n": "b"}, map[string]any{"v": 1.0}, at)); err == nil {
+		t.Fatal("write to a stopped InfluxDB succeeded")
+	}
+	in.Start(t)
+	if err := w.WritePoint(ctx, influxdb2.NewPoint("m", map[string]string{"n": "c"}, map[string]any{"v": 1.0}, at)); err != nil {
+		t.Fatal(err)
+	}
+	series := in.Query(t, `SELECT count("v") FROM "m"`)
+	if len(series) != 1 || len(series[0].Values) != 1 || series[0].Values[0][1] != json.Number("2") {
+		t.Fatalf("after a restart: %+v, want count 2", series)
+	}
+}

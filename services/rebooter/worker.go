@@ -140,7 +140,7 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 		if since := now.Sub(rec.RebootAt); since < w.rebootGrace() {
 			// The node is going down; after a restart, keep the slot renewed meanwhile.
 			w.reclaim(ctx, rec)
-			return w.rebootGrace() - since, nil
+			return min(w.cfg.Period, w.rebootGrace()-since), nil
 		}
 		if !w.reclaim(ctx, rec) {
 			return 0, w.restart(ctx, rec, "the reboot lock was lost before the node went down")
@@ -322,7 +322,7 @@ func (w *worker) rebootNow(ctx context.Context, id string) (time.Duration, error
 		rec.RebootAt = time.Time{} // no downtime to report
 		return w.finish(ctx, rec, rev, "reboot-method log: the node was not rebooted")
 	}
-	return w.rebootGrace(), nil
+	return w.cfg.Period, nil // then every period: the new boot id, or the grace runs out
 }
 
 // rebootGrace is how long the node may take to go down after the reboot was issued before it

@@ -21,13 +21,13 @@ import (
 	"github.com/nodewarden/nodewarden/servicekit/conditions"
 	"github.com/nodewarden/nodewarden/servicekit/config"
 	"github.com/nodewarden/nodewarden/servicekit/daemon"
+	"github.com/nodewarden/nodewarden/servicekit/lease"
 	"github.com/nodewarden/nodewarden/servicekit/npdconfig"
 	"github.com/nodewarden/nodewarden/servicekit/subject"
 	"github.com/nodewarden/nodewarden/servicekit/topology"
 	"github.com/nodewarden/nodewarden/services/detector/counter"
 	"github.com/nodewarden/nodewarden/services/detector/engine"
 	"github.com/nodewarden/nodewarden/services/detector/healthrules"
-	"github.com/nodewarden/nodewarden/servicekit/lease"
 	"github.com/nodewarden/nodewarden/services/detector/matcher"
 )
 

@@ -14,15 +14,15 @@ func TestProvisionCommandIsIdempotent(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("first provision: exit %d: %s", code, stderr)
 	}
-	if n := strings.Count(first, " created"); n != 11 {
-		t.Fatalf("first provision created %d items, want 11:\n%s", n, first)
+	if n := strings.Count(first, " created"); n != 12 {
+		t.Fatalf("first provision created %d items, want 12:\n%s", n, first)
 	}
 	code, second, stderr := runBinary(t, nil, "nodewarden", "provision", "--nats-url", srv.URL(), "--log-level=error")
 	if code != 0 {
 		t.Fatalf("second provision: exit %d: %s", code, stderr)
 	}
-	if n := strings.Count(second, " unchanged"); n != 11 {
-		t.Fatalf("second provision left %d items unchanged, want 11:\n%s", n, second)
+	if n := strings.Count(second, " unchanged"); n != 12 {
+		t.Fatalf("second provision left %d items unchanged, want 12:\n%s", n, second)
 	}
 	// Changing the storage of existing streams is refused, not done silently.
 	code, _, stderr = runBinary(t, nil, "nodewarden", "provision", "--nats-url", srv.URL(), "--storage=memory", "--log-level=error")

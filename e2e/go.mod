@@ -3,8 +3,19 @@ module github.com/nodewarden/nodewarden/e2e
 go 1.26.0
 
 require (
+	github.com/influxdata/influxdb-client-go/v2 v2.14.0
 	github.com/nats-io/nats.go v1.55.0
+	github.com/nodewarden/nodewarden/proto v0.0.0
 	github.com/nodewarden/nodewarden/servicekit v0.0.0
+	github.com/nodewarden/nodewarden/services/sink v0.0.0
+	google.golang.org/protobuf v1.36.12
+	sigs.k8s.io/yaml v1.6.0
+)
+
+require (
+	github.com/apapsch/go-jsonmerge/v2 v2.0.0 // indirect
+	github.com/influxdata/line-protocol v0.0.0-20200327222509-2487e7298839 // indirect
+	github.com/oapi-codegen/runtime v1.0.0 // indirect
 )
 
 require (
@@ -75,7 +86,6 @@ require (
 	golang.org/x/term v0.47.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
-	google.golang.org/protobuf v1.36.12 // indirect
 	gopkg.in/evanphx/json-patch.v4 v4.13.0 // indirect
 	gopkg.in/inf.v0 v0.9.1 // indirect
 	k8s.io/api v0.37.2 // indirect
@@ -87,10 +97,10 @@ require (
 	sigs.k8s.io/json v0.0.0-20250730193827-2d320260d730 // indirect
 	sigs.k8s.io/randfill v1.0.0 // indirect
 	sigs.k8s.io/structured-merge-diff/v6 v6.4.2 // indirect
-	sigs.k8s.io/yaml v1.6.0 // indirect
 )
 
 replace (
 	github.com/nodewarden/nodewarden/proto => ../proto
 	github.com/nodewarden/nodewarden/servicekit => ../servicekit
+	github.com/nodewarden/nodewarden/services/sink => ../services/sink
 )

@@ -25,6 +25,7 @@ import (
 	"github.com/nodewarden/nodewarden/servicekit/topology"
 	"github.com/nodewarden/nodewarden/services/sink/influx"
 	"github.com/nodewarden/nodewarden/services/sink/promexp"
+	"github.com/nodewarden/nodewarden/services/sink/slack"
 )
 
 // Config is the sink's configuration.
@@ -32,6 +33,7 @@ type Config struct {
 	daemon.Common
 	Influx influx.Options
 	Prom   promexp.Options
+	Slack  slack.Options
 	// Prometheus turns the Prometheus output on (--prometheus-output).
 	Prometheus bool
 	ReplicaID  string
@@ -44,6 +46,8 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 	c.Influx = influx.DefaultOptions()
 	c.Influx.AddFlags(fs)
 	c.Prom.AddFlags(fs)
+	c.Slack = slack.DefaultOptions()
+	c.Slack.AddFlags(fs)
 	fs.BoolVar(&c.Prometheus, "prometheus-output", true, "expose the latest samples, problems and conditions on /metrics with cAdvisor's and node_exporter's names")
 	fs.StringVar(&c.ReplicaID, "replica-id", defaultReplicaID(), "this replica's unique name among the sinks (default: host name and process id)")
 	fs.DurationVar(&c.LeaseTTL, "lease-ttl", 15*time.Second, "how long a partition lease lasts unrenewed: a replica that dies loses its nodes' series after it")
@@ -67,6 +71,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Prom.Validate(); err != nil {
+		return err
+	}
+	if err := c.Slack.Validate(); err != nil {
 		return err
 	}
 	if c.Prometheus {
@@ -111,6 +118,19 @@ func Run(ctx context.Context, cfg Config) error {
 		defer out.Close()
 		consumers = append(consumers, out.Consumers(rt.Subjects)...)
 	}
+	if cfg.Slack.Enabled() {
+		sent, err := rt.JS.KeyValue(ctx, topology.BucketSlackSent)
+		if err != nil {
+			rt.Close()
+			return fmt.Errorf("open bucket %s: %w", topology.BucketSlackSent, err)
+		}
+		out, err := slack.New(cfg.Slack, sent, rt.Log, rt.Registry)
+		if err != nil {
+			rt.Close()
+			return err
+		}
+		consumers = append(consumers, out.Consumers(rt.Subjects)...)
+	}
 	for _, cc := range consumers {
 		c, err := consume.New(rt.JS, rt.Publisher, cc, rt.Log.With("consumer", cc.Durable), rt.Consume)
 		if err != nil {
@@ -125,7 +145,7 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
-	rt.Log.Info("sinking", "influx", cfg.Influx.String(), "prometheus", cfg.Prometheus, "consumers", len(consumers))
+	rt.Log.Info("sinking", "influx", cfg.Influx.String(), "slack", cfg.Slack.String(), "prometheus", cfg.Prometheus, "consumers", len(consumers))
 	<-ctx.Done()
 	wg.Wait()
 	rt.Close()

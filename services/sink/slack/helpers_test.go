@@ -150,16 +150,26 @@ func (e *env) waitMessages(t testing.TB, n int, timeout time.Duration) []slackfa
 	return e.fake.Messages()
 }
 
-// waitSettled waits until the consumer has acked everything the stream holds.
+// waitSettled waits until the consumer has acked everything the stream holds (all of it
+// matches the consumer's filters).
 func (e *env) waitSettled(t testing.TB, timeout time.Duration) {
 	t.Helper()
+	ctx := context.Background()
 	testenv.WaitFor(t, timeout, "every message acked", func() bool {
-		c, err := e.js.Consumer(context.Background(), topology.StreamEvents, slack.Durable)
+		st, err := e.js.Stream(ctx, topology.StreamEvents)
 		if err != nil {
 			return false
 		}
-		info, err := c.Info(context.Background())
-		return err == nil && info.NumPending == 0 && info.NumAckPending == 0 && info.NumRedelivered == 0
+		si, err := st.Info(ctx)
+		if err != nil {
+			return false
+		}
+		c, err := e.js.Consumer(ctx, topology.StreamEvents, slack.Durable)
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(ctx)
+		return err == nil && info.AckFloor.Stream >= si.State.LastSeq && info.NumAckPending == 0 && info.NumPending == 0
 	})
 }
 
@@ -180,4 +190,3 @@ func (e *env) metric(t testing.TB, name string) float64 {
 	}
 	return sum
 }
-

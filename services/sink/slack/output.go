@@ -2,13 +2,10 @@ package slack
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"text/template"
@@ -117,8 +114,9 @@ type item struct {
 }
 
 // HandleBatch posts the batch's messages in order. Result i is nil once ms[i] is posted (or
-// was posted before, or is not to be posted), Permanent for a payload of the wrong type, and
-// a plain error (nak, retried with backoff) when a post failed or ctx ended first.
+// was posted before, or is not to be posted), Permanent for a message Slack rejects or a
+// payload of the wrong type, and a plain error (nak, retried with backoff) when ctx ended or
+// the bucket could not be read first.
 //
 // Burst grouping: the first Burst posts of a window go out one by one. Once a window has had
 // Burst posts, further messages are folded: HandleBatch holds them until the window ends,
@@ -131,7 +129,7 @@ func (o *Output) HandleBatch(ctx context.Context, ms []*consume.Message) []error
 	defer o.mu.Unlock()
 	errs := make([]error, len(ms))
 	var folded []item
-	var failed error // after a failed post the rest of the batch is nak'ed, keeping order
+	var failed error // after a retryable failure the rest of the batch is nak'ed, keeping order
 	for i, m := range ms {
 		if failed != nil {
 			errs[i] = failed
@@ -161,7 +159,10 @@ func (o *Output) HandleBatch(ctx context.Context, ms []*consume.Message) []error
 					continue
 				}
 				if err := o.post(ctx, o.slack, *it.slack); err != nil {
-					errs[i], failed = err, err
+					errs[i] = err
+					if !consume.IsPermanent(err) {
+						failed = err
+					}
 					continue
 				}
 				o.win.posted++
@@ -170,7 +171,10 @@ func (o *Output) HandleBatch(ctx context.Context, ms []*consume.Message) []error
 			}
 		}
 		if err := o.notifyOnce(ctx, it); err != nil {
-			errs[i], failed = err, err
+			errs[i] = err
+			if !consume.IsPermanent(err) {
+				failed = err
+			}
 		}
 	}
 	if len(folded) > 0 {
@@ -273,6 +277,10 @@ func (o *Output) summarize(ctx context.Context, folded []item, errs []error) {
 		err = o.post(ctx, o.slack, msg)
 	}
 	if err != nil {
+		if consume.IsPermanent(err) {
+			// A summary Slack refuses says nothing about the folded messages: retry them.
+			err = fmt.Errorf("burst summary refused: %w", errors.Unwrap(err))
+		}
 		fail(err)
 		return
 	}
@@ -311,10 +319,14 @@ func burstData(folded []item, w time.Duration) BurstData {
 	return d
 }
 
-// post delivers m, waiting out rate limits and retrying the same message until it is posted
-// or ctx ends; any other failure is returned, for the consumer to retry with backoff. Blocks
-// Slack refuses are dropped once, so the text still gets through.
+// post delivers m, retrying the same message in place until it is posted, Slack rejects the
+// message itself (Permanent: it is dead-lettered), or ctx ends. A 429 waits Retry-After; other
+// failures (network, 5xx, a revoked token or a missing channel, which an operator fixes) back
+// off up to a minute. Retrying in place rather than nak'ing keeps the posts in order: a nak'ed
+// "draining" could otherwise follow the "completed" behind it. Blocks Slack refuses are
+// dropped once, so the text still gets through.
 func (o *Output) post(ctx context.Context, p poster, m Message) error {
+	backoffs := 0
 	for attempt := 0; ; attempt++ {
 		pctx, cancel := context.WithTimeout(ctx, o.opts.Timeout)
 		err := p.post(pctx, m)
@@ -330,66 +342,29 @@ func (o *Output) post(ctx context.Context, p poster, m Message) error {
 			m.Blocks = nil
 			continue
 		}
+		if messageRejected(err) {
+			o.m.errors.WithLabelValues("rejected").Inc()
+			return consume.Permanent(err)
+		}
 		wait, limited := retryAfter(err)
-		if !limited {
+		switch {
+		case limited:
+			o.m.errors.WithLabelValues("rate_limited").Inc()
+			if wait <= 0 {
+				wait = time.Second
+			}
+		default:
 			o.m.errors.WithLabelValues("error").Inc()
-			return err
+			wait = backoff.Duration(backoffs, o.retryBase, time.Minute)
+			backoffs++
 		}
-		o.m.errors.WithLabelValues("rate_limited").Inc()
-		if wait <= 0 {
-			wait = backoff.Duration(attempt, o.retryBase, time.Minute)
-		}
-		o.log.Warn("rate limited; retrying the same message", "retry_in", wait, "attempt", attempt+1)
+		o.log.Warn("post failed; retrying the same message", "retry_in", wait, "attempt", attempt+1, "err", err)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("post abandoned while rate limited: %w", ctx.Err())
+			return fmt.Errorf("post abandoned: %w", err)
 		case <-t.C:
 		}
 	}
-}
-
-// messageID is the message's Nats-Msg-Id, or its stream and sequence when it has none.
-func messageID(m *consume.Message) string {
-	if id := m.Header.Get(jetstream.MsgIDHeader); id != "" {
-		return id
-	}
-	return m.Stream + ":" + strconv.FormatUint(m.StreamSeq, 10)
-}
-
-// key is the bucket key of an id for a target ("s" Slack, "n" notify): ids may hold
-// characters keys may not, so they are hashed.
-func key(target, id string) string {
-	h := sha256.Sum256([]byte(id))
-	return target + "." + hex.EncodeToString(h[:20])
-}
-
-func (o *Output) isSent(ctx context.Context, target, id string) (bool, error) {
-	_, err := o.sent.Get(ctx, key(target, id))
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, jetstream.ErrKeyNotFound):
-		return false, nil
-	}
-	return false, fmt.Errorf("look up %s in %s: %w", id, topology.BucketSlackSent, err)
-}
-
-// record remembers a posted id. It tries a few times, then gives up with a warning and lets
-// the message be acked anyway: once acked it is not redelivered, while a nak would post it
-// again for sure.
-func (o *Output) record(ctx context.Context, target, id string) {
-	var err error
-	for attempt := range 3 {
-		if _, err = o.sent.Create(ctx, key(target, id), []byte(id)); err == nil || errors.Is(err, jetstream.ErrKeyExists) {
-			return
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(backoff.Duration(attempt, 100*time.Millisecond, time.Second)):
-		}
-	}
-	o.m.errors.WithLabelValues("record").Inc()
-	o.log.Warn("posted message id not recorded; a redelivery would post it again", "id", id, "err", err)
 }

@@ -116,3 +116,20 @@ func blocksRejected(err error) bool {
 	var se goslack.SlackErrorResponse
 	return errors.As(err, &se) && strings.HasPrefix(se.Err, "invalid_blocks")
 }
+
+// messageRejected reports whether Slack refused this message for what it is (too long, empty,
+// malformed), so no retry can post it. Errors about the token or channel are not among them:
+// they affect every message and are the operator's to fix.
+func messageRejected(err error) bool {
+	var se goslack.SlackErrorResponse
+	if errors.As(err, &se) {
+		switch se.Err {
+		case "msg_too_long", "no_text", "invalid_blocks", "invalid_blocks_format", "invalid_attachments", "too_many_attachments":
+			return true
+		}
+		return false
+	}
+	var sc goslack.StatusCodeError
+	// A webhook answers 400 invalid_payload / no_text / invalid_blocks for the message itself.
+	return errors.As(err, &sc) && (sc.Code == http.StatusBadRequest || sc.Code == http.StatusRequestEntityTooLarge)
+}

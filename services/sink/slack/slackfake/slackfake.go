@@ -301,4 +301,3 @@ func (m Message) Sections() []string {
 	}
 	return out
 }
-

@@ -89,8 +89,12 @@ func (f *promFeed) run(ctx context.Context) {
 	for attempt := 0; ctx.Err() == nil; {
 		rctx, cancel := context.WithCancel(ctx)
 		errc := make(chan error, 2)
-		go func() { errc <- f.consume(rctx, topology.StreamSamples, jetstream.DeliverLastPerSubjectPolicy, f.sp.All("sample"), f.sp.All("health")) }()
-		go func() { errc <- f.consume(rctx, topology.StreamEvents, jetstream.DeliverNewPolicy, f.sp.All("problem")) }()
+		go func() {
+			errc <- f.consume(rctx, topology.StreamSamples, jetstream.DeliverLastPerSubjectPolicy, f.sp.All("sample"), f.sp.All("health"))
+		}()
+		go func() {
+			errc <- f.consume(rctx, topology.StreamEvents, jetstream.DeliverNewPolicy, f.sp.All("problem"))
+		}()
 		if err := f.loadConditions(rctx); err != nil && rctx.Err() == nil {
 			f.log.Warn("prometheus output: read conditions", "err", err)
 		}

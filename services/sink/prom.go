@@ -37,6 +37,10 @@ type promFeed struct {
 	observed   prometheus.Counter
 	skipped    prometheus.Counter
 
+	// gate orders applying a message against giving its partition up: apply holds it shared
+	// from the ownership check to the store update, hold exclusively while it forgets, so a
+	// message in flight cannot bring back a node another replica now exposes.
+	gate    sync.RWMutex
 	mu      sync.Mutex
 	held    map[int]bool
 	nodes   map[int]map[string]bool // partition → nodes observed
@@ -73,6 +77,8 @@ func (f *promFeed) hold(ctx context.Context, p int) {
 	default:
 	}
 	<-ctx.Done()
+	f.gate.Lock()
+	defer f.gate.Unlock()
 	f.mu.Lock()
 	delete(f.held, p)
 	gone := f.nodes[p]
@@ -142,6 +148,8 @@ func (f *promFeed) apply(subj string, data []byte) {
 		return
 	}
 	p := promexp.PartitionOf(node, f.partitions)
+	f.gate.RLock()
+	defer f.gate.RUnlock()
 	if !f.heldPartition(p) {
 		return
 	}
@@ -193,13 +201,15 @@ func (f *promFeed) loadConditions(ctx context.Context) error {
 			Kind: nwv1.ProblemKind_PROBLEM_KIND_CONDITION, Type: st.Type, Status: status, Reason: st.Reason,
 			Message: st.Message, TransitionTime: timestamppb.New(st.Since)}
 		part := promexp.PartitionOf(st.Node, f.partitions)
+		f.gate.RLock()
 		if f.heldPartition(part) {
 			if err := f.store.Observe(p, time.Now()); err != nil {
 				errs = append(errs, err)
-				continue
+			} else {
+				f.remember(st.Node, part)
 			}
-			f.remember(st.Node, part)
 		}
+		f.gate.RUnlock()
 	}
 	return errors.Join(errs...)
 }

@@ -328,7 +328,13 @@ func burstData(folded []item, w time.Duration) BurstData {
 func (o *Output) post(ctx context.Context, p poster, m Message) error {
 	backoffs := 0
 	for attempt := 0; ; attempt++ {
-		pctx, cancel := context.WithTimeout(ctx, o.opts.Timeout)
+		if ctx.Err() != nil {
+			return fmt.Errorf("post abandoned: %w", ctx.Err())
+		}
+		// A post once sent runs to its answer (bounded by --slack-timeout) even when the sink
+		// stops: cut short, Slack may have shown it while we record nothing, and the
+		// redelivery would post it twice.
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.opts.Timeout)
 		err := p.post(pctx, m)
 		cancel()
 		if err == nil {

@@ -46,6 +46,10 @@ func (o *Output) isSent(ctx context.Context, target, id string) (bool, error) {
 // the message be acked anyway: once acked it is not redelivered, while a nak would post it
 // again for sure.
 func (o *Output) record(ctx context.Context, target, id string) {
+	// The post happened: a shutdown must not cut the record short, or the redelivery after the
+	// restart would post it again.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	var err error
 	for attempt := range 3 {
 		if _, err = o.sent.Create(ctx, key(target, id), []byte(id)); err == nil || errors.Is(err, jetstream.ErrKeyExists) {

@@ -32,6 +32,11 @@ type Alertmanager struct {
 	URL string
 
 	host string // host:port, for the API client's transport
+	t    testing.TB
+	bin  string
+	dir  string
+	conf string
+	proc *process
 }
 
 // StartAlertmanager starts /usr/bin/prometheus-alertmanager on a free loopback port with a
@@ -48,23 +53,49 @@ func StartAlertmanager(t testing.TB) *Alertmanager {
 		t.Fatalf("testenv: write alertmanager config: %v", err)
 	}
 
+	am := &Alertmanager{URL: "http://" + host, host: host, t: t, bin: bin, dir: dir, conf: conf}
+	am.Start(t)
+	return am
+}
+
+// Start starts the server (again, after Stop) with empty storage, as an Alertmanager without
+// persistence comes back: it knows no alert until someone posts it again.
+func (a *Alertmanager) Start(t testing.TB) {
+	t.Helper()
+	if a.proc != nil {
+		select {
+		case <-a.proc.done:
+		default:
+			t.Fatalf("testenv: alertmanager at %s is already running", a.URL)
+		}
+	}
+	if err := os.RemoveAll(filepath.Join(a.dir, "data")); err != nil {
+		t.Fatalf("testenv: clear alertmanager storage: %v", err)
+	}
 	start := time.Now()
-	p := startProcess(t, "alertmanager", dir, bin,
-		"--config.file="+conf,
-		"--storage.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+host,
+	// Registered on the StartAlertmanager test, so its cleanup stops the server even when a
+	// subtest restarted it.
+	a.proc = startProcess(a.t, "alertmanager", a.dir, a.bin,
+		"--config.file="+a.conf,
+		"--storage.path="+filepath.Join(a.dir, "data"),
+		"--web.listen-address="+a.host,
 		// An empty address turns gossip off: no fixed port 9094 to collide on, and a single
 		// instance is ready at once instead of waiting for peers to settle.
 		"--cluster.listen-address=",
 		"--log.level=warn",
 	)
-	am := &Alertmanager{URL: "http://" + host, host: host}
 	hc := &http.Client{Timeout: 10 * time.Second}
-	p.waitReady(t, alertmanagerStartTimeout, func(ctx context.Context) error {
-		return httpCheck(ctx, hc, http.MethodGet, am.URL+"/-/ready", nil, http.StatusOK)
+	a.proc.waitReady(t, alertmanagerStartTimeout, func(ctx context.Context) error {
+		return httpCheck(ctx, hc, http.MethodGet, a.URL+"/-/ready", nil, http.StatusOK)
 	})
-	t.Logf("testenv: alertmanager ready at %s in %s", am.URL, time.Since(start).Round(time.Millisecond))
-	return am
+	t.Logf("testenv: alertmanager ready at %s in %s", a.URL, time.Since(start).Round(time.Millisecond))
+}
+
+// Stop stops the server and waits for it to exit; posts fail with connection refused meanwhile.
+func (a *Alertmanager) Stop() {
+	a.t.Helper()
+	a.proc.stop(a.t)
+	a.proc.logShown = true // a deliberate stop, not a crash worth quoting the log for
 }
 
 // Client returns an Alertmanager API v2 client for this server.

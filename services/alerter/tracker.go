@@ -1,0 +1,290 @@
+package alerter
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/alertmanager/api/v2/models"
+
+	"github.com/nodewarden/nodewarden/servicekit/backoff"
+	"github.com/nodewarden/nodewarden/servicekit/conditions"
+	"github.com/nodewarden/nodewarden/services/alerter/am"
+	"github.com/nodewarden/nodewarden/services/alerter/kube"
+)
+
+// resolvedTail is how long a resolved alert keeps being re-posted as resolved, so an
+// Alertmanager that was down or restarted (it keeps no alerts without persistence) still
+// learns that it resolved.
+const resolvedTail = 15 * time.Minute
+
+// maxPerPost bounds one PostAlerts call; more alerts go in several.
+const maxPerPost = 1000
+
+// conditionExporter is the Kubernetes exporter's condition side.
+type conditionExporter interface {
+	SetCondition(ctx context.Context, c kube.Condition) error
+}
+
+// tracker follows NW_CONDITIONS — the state, not the messages, so a restart resumes from it —
+// and keeps Alertmanager and the Nodes in step: a change is posted at once (every change
+// pending at that moment in one PostAlerts call), and every resend interval each True
+// condition is re-posted firing and each recently resolved one resolved.
+type tracker struct {
+	kv     jetstream.KeyValue
+	b      builder
+	client *am.Client        // nil: no Alertmanager
+	kube   conditionExporter // nil: no Kubernetes exporter
+	log    *slog.Logger
+	m      *metrics
+	now    func() time.Time
+
+	mu        sync.Mutex
+	states    map[string]*tracked // by KV key
+	dirty     map[string]bool     // to post to Alertmanager
+	kubeDirty map[string]bool     // to set on the Node
+	wake      chan struct{}
+	loaded    chan struct{} // closed once the bucket's current values are in
+	loadOnce  sync.Once
+}
+
+type tracked struct {
+	st     conditions.State
+	gone   bool            // the key was deleted
+	posted models.LabelSet // labels of the alert last posted for this key
+}
+
+func newTracker(kv jetstream.KeyValue, b builder, client *am.Client, kx conditionExporter, log *slog.Logger, m *metrics, now func() time.Time) *tracker {
+	return &tracker{kv: kv, b: b, client: client, kube: kx, log: log, m: m, now: now,
+		states: map[string]*tracked{}, dirty: map[string]bool{}, kubeDirty: map[string]bool{}, wake: make(chan struct{}, 1),
+		loaded: make(chan struct{})}
+}
+
+func (t *tracker) kick() {
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
+}
+
+// watch applies every change of the bucket (its current values first) until ctx ends,
+// watching again after an interruption.
+func (t *tracker) watch(ctx context.Context) {
+	for attempt := 0; ctx.Err() == nil; attempt++ {
+		err := t.watchOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		wait := backoff.Duration(attempt, 200*time.Millisecond, 10*time.Second)
+		t.log.Warn("conditions watch interrupted; watching again", "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+	}
+}
+
+func (t *tracker) watchOnce(ctx context.Context) error {
+	w, err := t.kv.WatchAll(ctx)
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", t.kv.Bucket(), err)
+	}
+	defer func() { _ = w.Stop() }()
+	for e := range w.Updates() {
+		if e == nil { // the current values are in: post them all at once
+			t.loadOnce.Do(func() { close(t.loaded) })
+			t.kick()
+			continue
+		}
+		t.apply(e)
+	}
+	return errors.New("watcher closed")
+}
+
+// apply records one change and marks what must be posted.
+func (t *tracker) apply(e jetstream.KeyValueEntry) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	k := e.Key()
+	cur := t.states[k]
+	if e.Operation() != jetstream.KeyValuePut {
+		if cur != nil && !cur.gone {
+			cur.gone = true
+			t.dirty[k] = true
+			t.kick()
+		}
+		return
+	}
+	var st conditions.State
+	if err := json.Unmarshal(e.Value(), &st); err != nil || st.Node == "" || st.Type == "" {
+		t.m.badStates.Inc()
+		t.log.Warn("condition state not understood; left alone", "key", k, "err", err)
+		return
+	}
+	if cur == nil {
+		cur = &tracked{}
+		t.states[k] = cur
+	}
+	changed := cur.gone || cur.st.Status != st.Status || cur.st.Reason != st.Reason || cur.st.Message != st.Message
+	cur.st, cur.gone = st, false
+	t.dirty[k] = true
+	if changed {
+		t.kubeDirty[k] = true
+	}
+	t.kick()
+}
+
+// run posts what is dirty whenever something changes, and everything due every resend
+// interval, until ctx ends. A failed post is retried with backoff; nothing is dropped.
+func (t *tracker) run(ctx context.Context) {
+	resend := time.NewTicker(t.b.resend)
+	defer resend.Stop()
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
+	failures := 0
+	// The first post waits for every current condition, so a restart re-sends them in one
+	// PostAlerts call rather than one by one as the watcher delivers them.
+	select {
+	case <-ctx.Done():
+		return
+	case <-t.loaded:
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.wake:
+		case <-resend.C:
+			t.markAll()
+		case <-retry.C:
+		}
+		err := errors.Join(t.flushAlerts(ctx), t.flushKube(ctx))
+		if err == nil {
+			failures = 0
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		wait := backoff.Duration(failures, 200*time.Millisecond, 30*time.Second)
+		failures++
+		t.log.Warn("posting alerts failed; retrying", "err", err, "in", wait)
+		retry.Reset(wait)
+	}
+}
+
+// markAll marks every condition for the resend.
+func (t *tracker) markAll() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for k := range t.states {
+		t.dirty[k] = true
+	}
+}
+
+// flushAlerts posts the dirty conditions' alerts.
+func (t *tracker) flushAlerts(ctx context.Context) error {
+	if t.client == nil {
+		t.mu.Lock()
+		clear(t.dirty)
+		t.mu.Unlock()
+		return nil
+	}
+	now := t.now()
+	t.mu.Lock()
+	var (
+		alerts models.PostableAlerts
+		keys   []string
+	)
+	for k := range t.dirty {
+		cur := t.states[k]
+		keys = append(keys, k)
+		switch {
+		case cur.gone:
+			if cur.posted != nil {
+				alerts = append(alerts, t.b.resolved(cur.posted, now))
+			}
+		case cur.st.Status == conditions.True || now.Sub(cur.st.Since) < resolvedTail:
+			a := t.b.condition(cur.st, now)
+			if cur.posted != nil && !sameLabels(cur.posted, a.Labels) {
+				// Another reason is another alert: the old one resolves now.
+				alerts = append(alerts, t.b.resolved(cur.posted, now))
+			}
+			alerts = append(alerts, a)
+		}
+	}
+	t.mu.Unlock()
+	for start := 0; start < len(alerts); start += maxPerPost {
+		chunk := alerts[start:min(start+maxPerPost, len(alerts))]
+		began := time.Now()
+		failed, err := t.client.Post(ctx, chunk)
+		t.m.postDuration.Observe(time.Since(began).Seconds())
+		for _, u := range failed {
+			t.m.postErrors.WithLabelValues(u).Inc()
+		}
+		if err != nil {
+			return err
+		}
+		t.m.posted.WithLabelValues("condition").Add(float64(len(chunk)))
+	}
+	// All posted: remember what is posted, drop what is gone.
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	active := 0
+	for _, k := range keys {
+		cur := t.states[k]
+		if cur == nil {
+			continue
+		}
+		if cur.gone {
+			delete(t.states, k)
+		} else {
+			cur.posted = t.b.conditionLabels(cur.st)
+		}
+		delete(t.dirty, k)
+	}
+	for _, cur := range t.states {
+		if cur.st.Status == conditions.True {
+			active++
+		}
+	}
+	t.m.active.Set(float64(active))
+	return nil
+}
+
+// flushKube sets the changed conditions on their Nodes.
+func (t *tracker) flushKube(ctx context.Context) error {
+	if t.kube == nil {
+		return nil
+	}
+	t.mu.Lock()
+	var todo []conditions.State
+	for k := range t.kubeDirty {
+		if cur := t.states[k]; cur != nil && !cur.gone {
+			todo = append(todo, cur.st)
+		}
+	}
+	t.mu.Unlock()
+	var errs []error
+	for _, st := range todo {
+		err := t.kube.SetCondition(ctx, kube.Condition{Node: st.Node, Type: st.Type, Status: st.Status, Reason: st.Reason,
+			Message: st.Message, Transition: st.Since})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		k, _ := conditions.Key(st.Node, st.Type)
+		t.mu.Lock()
+		if cur := t.states[k]; cur != nil && cur.st.Status == st.Status && cur.st.Reason == st.Reason && cur.st.Message == st.Message {
+			delete(t.kubeDirty, k)
+		}
+		t.mu.Unlock()
+	}
+	return errors.Join(errs...)
+}

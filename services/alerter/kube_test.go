@@ -2,20 +2,14 @@ package alerter_test
 
 import (
 	"context"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
-	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/yaml"
 
 	nwv1 "github.com/nodewarden/nodewarden/proto/nodewarden/v1"
 	"github.com/nodewarden/nodewarden/servicekit/subject"
@@ -32,7 +26,7 @@ func TestKubernetesExporter(t *testing.T) {
 	}
 	k := testenv.StartKube(t)
 	k.Kubelet(t, node)
-	c := alerterClient(t, k)
+	c := k.ClientForRole(t, "kube/testdata/clusterrole.yaml", "nodewarden", "alerter")
 	e := newEnv(t, func(cfg *alerter.Config) { cfg.KubeClient = c })
 	e.start()
 	ctx := context.Background()
@@ -87,50 +81,4 @@ func TestKubernetesExporter(t *testing.T) {
 		}
 		return false
 	})
-}
-
-// alerterClient binds the alerter's ClusterRole (kube/testdata, the manifests' copy) to its
-// service account and returns a client acting as that account alone.
-func alerterClient(t *testing.T, k *testenv.Kube) kubernetes.Interface {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	b, err := os.ReadFile("kube/testdata/clusterrole.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var role rbacv1.ClusterRole
-	if err := yaml.UnmarshalStrict(b, &role); err != nil {
-		t.Fatal(err)
-	}
-	admin := k.Client()
-	if _, err := admin.RbacV1().ClusterRoles().Create(ctx, &role, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: role.Name},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: "nodewarden", Name: "alerter"}},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	c := k.ClientAs("system:serviceaccount:nodewarden:alerter", "system:serviceaccounts", "system:serviceaccounts:nodewarden")
-	testenv.WaitFor(t, 30*time.Second, "the alerter's role in force", func() bool {
-		for _, r := range role.Rules {
-			for _, res := range r.Resources {
-				resource, sub, _ := strings.Cut(res, "/")
-				for _, verb := range r.Verbs {
-					got, err := c.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
-						Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
-							Namespace: "default", Verb: verb, Group: r.APIGroups[0], Resource: resource, Subresource: sub}}},
-						metav1.CreateOptions{})
-					if err != nil || !got.Status.Allowed {
-						return false
-					}
-				}
-			}
-		}
-		return true
-	})
-	return c
 }

@@ -2,7 +2,6 @@ package rebooter_test
 
 import (
 	"context"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -11,12 +10,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/yaml"
 
 	nwv1 "github.com/nodewarden/nodewarden/proto/nodewarden/v1"
 	"github.com/nodewarden/nodewarden/servicekit/testenv"
@@ -34,7 +31,7 @@ func TestKube(t *testing.T) {
 		t.Skip("starts etcd and kube-apiserver")
 	}
 	k := testenv.StartKube(t)
-	c := rebooterKube(t, k)
+	c := k.ClientForRole(t, "drain/testdata/clusterrole.yaml", "nodewarden", "rebooter")
 
 	t.Run("DrainAndReboot", func(t *testing.T) { testKubeDrainAndReboot(t, k, c) })
 	t.Run("OperatorCordonKept", func(t *testing.T) { testKubeOperatorCordonKept(t, k, c) })
@@ -253,41 +250,6 @@ func testKubeDeletedNodeFreesLock(t *testing.T, k *testenv.Kube, c kubernetes.In
 	h.waitCompleted(time.Minute, node)
 	wantReboots(t, h, 1)
 	wantLockFree(ctx, t, h)
-}
-
-// rebooterKube applies the rebooter's ClusterRole, binds it to the rebooter's service account,
-// and returns a client acting as that account alone (drain/helpers_test.go's rebooterClient).
-func rebooterKube(t *testing.T, k *testenv.Kube) kubernetes.Interface {
-	t.Helper()
-	ctx := kubeCtx(t)
-	const path = "drain/testdata/clusterrole.yaml"
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var role rbacv1.ClusterRole
-	if err := yaml.UnmarshalStrict(b, &role); err != nil {
-		t.Fatalf("parse %s: %v", path, err)
-	}
-	admin := k.Client()
-	if _, err := admin.RbacV1().ClusterRoles().Create(ctx, &role, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create cluster role: %v", err)
-	}
-	binding := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: role.Name},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: "nodewarden", Name: "rebooter"}},
-	}
-	if _, err := admin.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create cluster role binding: %v", err)
-	}
-	c := k.ClientAs("system:serviceaccount:nodewarden:rebooter", "system:serviceaccounts", "system:serviceaccounts:nodewarden")
-	// The authorizer sees the binding through an informer: wait until it does.
-	testenv.WaitFor(t, 30*time.Second, "rebooter RBAC in force", func() bool {
-		_, err := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{Limit: 1})
-		return err == nil
-	})
-	return c
 }
 
 // kubeHarness is a harness whose rebooters use c, checking again every 300ms.

@@ -23,7 +23,7 @@ func TestExporter(t *testing.T) {
 		t.Skip("starts etcd and kube-apiserver")
 	}
 	k := testenv.StartKube(t)
-	c := clientWithRole(t, k, loadRole(t), "alerter")
+	c := k.ClientWithRole(t, testenv.LoadClusterRole(t, "testdata/clusterrole.yaml"), alerterNamespace, "alerter")
 
 	t.Run("Conditions", func(t *testing.T) { testConditions(t, k, c) })
 	t.Run("Heartbeat", func(t *testing.T) { testHeartbeat(t, k, c) })
@@ -245,7 +245,7 @@ func testEvents(t *testing.T, k *testenv.Kube, c kubernetes.Interface) {
 func testRoleMinimal(t *testing.T, k *testenv.Kube) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	role := loadRole(t)
+	role := testenv.LoadClusterRole(t, "testdata/clusterrole.yaml")
 	type grant struct{ resource, verb string }
 	got := map[grant]bool{}
 	for _, r := range role.Rules {
@@ -296,7 +296,7 @@ func testRoleMinimal(t *testing.T, k *testenv.Kube) {
 					reduced.Rules = append(reduced.Rules, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{g.resource}, Verbs: []string{g.verb}})
 				}
 			}
-			c := clientWithRole(t, k, *reduced, fmt.Sprintf("alerter-reduced-%d", i))
+			c := k.ClientWithRole(t, *reduced, alerterNamespace, fmt.Sprintf("alerter-reduced-%d", i))
 			e, reg := newExporter(t, c, kube.Options{})
 			err := tt.call(e)
 			if !apierrors.IsForbidden(err) {

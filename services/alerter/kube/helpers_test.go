@@ -3,17 +3,11 @@ package kube_test
 import (
 	"context"
 	"log/slog"
-	"os"
-	"strings"
 	"testing"
-	"time"
 
-	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/yaml"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -22,64 +16,6 @@ import (
 )
 
 const alerterNamespace = "nodewarden"
-
-// loadRole reads the alerter's ClusterRole from testdata, strictly: a misspelt field fails.
-func loadRole(t *testing.T) rbacv1.ClusterRole {
-	t.Helper()
-	b, err := os.ReadFile("testdata/clusterrole.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var role rbacv1.ClusterRole
-	if err := yaml.UnmarshalStrict(b, &role); err != nil {
-		t.Fatalf("parse testdata/clusterrole.yaml: %v", err)
-	}
-	return role
-}
-
-// clientWithRole creates role, binds it to the service account nodewarden:<account>, waits
-// until RBAC grants every rule of it, and returns a client acting as that account alone.
-func clientWithRole(t *testing.T, k *testenv.Kube, role rbacv1.ClusterRole, account string) kubernetes.Interface {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	admin := k.Client()
-	if _, err := admin.RbacV1().ClusterRoles().Create(ctx, &role, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create cluster role %s: %v", role.Name, err)
-	}
-	binding := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: role.Name},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: alerterNamespace, Name: account}},
-	}
-	if _, err := admin.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create cluster role binding %s: %v", role.Name, err)
-	}
-	c := k.ClientAs("system:serviceaccount:"+alerterNamespace+":"+account,
-		"system:serviceaccounts", "system:serviceaccounts:"+alerterNamespace)
-	// The authorizer sees the binding through an informer, and the role grants no read to
-	// probe it with: ask the authorizer itself (every user may) until it allows each rule.
-	testenv.WaitFor(t, 30*time.Second, role.Name+" in force", func() bool {
-		for _, r := range role.Rules {
-			for _, res := range r.Resources {
-				resource, sub, _ := strings.Cut(res, "/")
-				for _, verb := range r.Verbs {
-					review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
-						ResourceAttributes: &authorizationv1.ResourceAttributes{
-							Namespace: kube.EventNamespace, Verb: verb, Group: r.APIGroups[0], Resource: resource, Subresource: sub,
-						},
-					}}
-					got, err := c.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
-					if err != nil || !got.Status.Allowed {
-						return false
-					}
-				}
-			}
-		}
-		return true
-	})
-	return c
-}
 
 // newExporter returns an exporter on c with its own registry.
 func newExporter(t *testing.T, c kubernetes.Interface, opts kube.Options) (*kube.Exporter, *prometheus.Registry) {

@@ -27,7 +27,7 @@ func TestDrainer(t *testing.T) {
 		t.Skip("starts etcd and kube-apiserver")
 	}
 	k := testenv.StartKube(t)
-	c := rebooterClient(t, k)
+	c := k.ClientForRole(t, "testdata/clusterrole.yaml", rebooterNamespace, "rebooter")
 
 	t.Run("CordonDrainUncordon", func(t *testing.T) { testCordonDrainUncordon(t, k, c) })
 	t.Run("DisruptionBudgetRefuses", func(t *testing.T) { testDisruptionBudgetRefuses(t, k, c) })

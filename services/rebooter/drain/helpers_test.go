@@ -4,17 +4,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/yaml"
 
 	"github.com/nodewarden/nodewarden/servicekit/testenv"
 	"github.com/nodewarden/nodewarden/services/rebooter/drain"
@@ -24,41 +21,6 @@ const (
 	rebooterNamespace = "nodewarden"
 	rebooterUser      = "system:serviceaccount:" + rebooterNamespace + ":rebooter"
 )
-
-// rebooterClient applies the rebooter's ClusterRole from testdata, binds it to the
-// rebooter's service account, and returns a client acting as that account alone.
-func rebooterClient(t *testing.T, k *testenv.Kube) kubernetes.Interface {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	b, err := os.ReadFile("testdata/clusterrole.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var role rbacv1.ClusterRole
-	if err := yaml.UnmarshalStrict(b, &role); err != nil {
-		t.Fatalf("parse testdata/clusterrole.yaml: %v", err)
-	}
-	admin := k.Client()
-	if _, err := admin.RbacV1().ClusterRoles().Create(ctx, &role, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create cluster role: %v", err)
-	}
-	binding := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: role.Name},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: rebooterNamespace, Name: "rebooter"}},
-	}
-	if _, err := admin.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create cluster role binding: %v", err)
-	}
-	c := k.ClientAs(rebooterUser, "system:serviceaccounts", "system:serviceaccounts:"+rebooterNamespace)
-	// The authorizer sees the binding through an informer: wait until it does.
-	waitFor(ctx, t, "rebooter RBAC in force", func() error {
-		_, err := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{Limit: 1})
-		return err
-	})
-	return c
-}
 
 // waitFor retries cond until it returns nil or ctx ends.
 func waitFor(ctx context.Context, t *testing.T, what string, cond func() error) {

@@ -17,8 +17,15 @@ LDFLAGS := -X github.com/nodewarden/nodewarden/servicekit/version.Version=$(VERS
 PROTOGEN := $(NW_TOOLS_DIR)/protogen-bufv1.75.0-pggv1.36.12
 TEST_FLAGS ?= -race -count=1 -timeout 20m
 ARGS ?=
+# Container images: $(REGISTRY)/<name>:$(IMAGE_TAG) for each name, one target each of
+# deploy/docker/Dockerfile. deploy/kustomize/base names them nodewarden/<name>:latest (its images:
+# list): with another REGISTRY or IMAGE_TAG, set them there or in your overlay.
+REGISTRY ?= nodewarden
+IMAGE_TAG ?= latest
+DOCKER ?= docker
+IMAGES := nodewarden collector detector rebooter sink alerter
 
-.PHONY: all run test build proto deps deps-apt deps-tools lint bench clean
+.PHONY: all run test e2e build proto deps deps-apt deps-tools lint bench clean images
 
 all: build
 
@@ -36,6 +43,10 @@ test: deps
 	$(GO) test $(TEST_FLAGS) $(PKGS)
 	cd hack/kube && GOWORK=off GOFLAGS=-mod=mod $(GO) test -count=1 .
 
+## e2e: the whole-pipeline scenarios of e2e/ at full load (make test runs them reduced)
+e2e: deps
+	NW_E2E_FULL=1 $(GO) test ./e2e/... -run Scenario -count=1 -timeout 30m
+
 ## deps: install the real servers and tools the tests use (idempotent)
 deps: deps-apt deps-tools
 	$(GO) mod download -x >/dev/null 2>&1 || $(GO) mod download
@@ -47,6 +58,14 @@ deps-tools:
 	@hack/install-protogen.sh
 	@hack/install-influxd.sh
 	@hack/install-kube.sh
+
+## images: a container image per binary (docker build, REGISTRY=... IMAGE_TAG=...)
+images:
+	@for img in $(IMAGES); do \
+		echo "$(DOCKER) build -f deploy/docker/Dockerfile --target $$img -t $(REGISTRY)/$$img:$(IMAGE_TAG) ."; \
+		$(DOCKER) build -f deploy/docker/Dockerfile --target $$img --build-arg VERSION=$(VERSION) \
+			-t $(REGISTRY)/$$img:$(IMAGE_TAG) . || exit 1; \
+	done
 
 ## proto: regenerate the Go code of proto/ with the pinned buf and protoc-gen-go
 proto:

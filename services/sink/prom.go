@@ -89,25 +89,39 @@ func (f *promFeed) hold(ctx context.Context, p int) {
 	}
 }
 
-// run reads until ctx ends, starting over (from the last message of every subject) when a
-// partition was gained or a consumer failed.
+// run reads until ctx ends. The samples (the latest of every subject) and the conditions are
+// read again from the start whenever a partition is gained, since the new nodes' state is
+// there; problems are counted from one reader that keeps going, so none published while a
+// partition moves is missed by a replica that already holds it.
 func (f *promFeed) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		f.loop(ctx, nil, func(rctx context.Context) error {
+			return f.consume(rctx, topology.StreamEvents, jetstream.DeliverNewPolicy, f.sp.All("problem"))
+		})
+	})
+	f.loop(ctx, f.restart, func(rctx context.Context) error {
+		go func() {
+			if err := f.loadConditions(rctx); err != nil && rctx.Err() == nil {
+				f.log.Warn("prometheus output: read conditions", "err", err)
+			}
+		}()
+		return f.consume(rctx, topology.StreamSamples, jetstream.DeliverLastPerSubjectPolicy, f.sp.All("sample"), f.sp.All("health"))
+	})
+	wg.Wait()
+}
+
+// loop runs read until ctx ends, again after it fails (with backoff) and, from the start, on
+// every signal of restart (nil: never).
+func (f *promFeed) loop(ctx context.Context, restart <-chan struct{}, read func(context.Context) error) {
 	for attempt := 0; ctx.Err() == nil; {
 		rctx, cancel := context.WithCancel(ctx)
-		errc := make(chan error, 2)
-		go func() {
-			errc <- f.consume(rctx, topology.StreamSamples, jetstream.DeliverLastPerSubjectPolicy, f.sp.All("sample"), f.sp.All("health"))
-		}()
-		go func() {
-			errc <- f.consume(rctx, topology.StreamEvents, jetstream.DeliverNewPolicy, f.sp.All("problem"))
-		}()
-		if err := f.loadConditions(rctx); err != nil && rctx.Err() == nil {
-			f.log.Warn("prometheus output: read conditions", "err", err)
-		}
+		errc := make(chan error, 1)
+		go func() { errc <- read(rctx) }()
 		var err error
 		select {
 		case <-ctx.Done():
-		case <-f.restart:
+		case <-restart:
 			attempt = 0
 		case err = <-errc:
 		}

@@ -33,7 +33,7 @@ func TestValidate(t *testing.T) {
 		{"ftp", func(o *Options) { o.URLs = []string{"ftp://am"} }, "alertmanager-url"},
 		{"no host", func(o *Options) { o.URLs = []string{"http://"} }, "alertmanager-url"},
 		{"both auths", func(o *Options) { o.BasicAuthUser, o.BearerTokenFile = "nw", pass }, "alertmanager-bearer-token-file"},
-		{"missing password file", func(o *Options) { o.BasicAuthUser, o.BasicAuthPassFile = "nw", dir + "/none" }, "alertmanager-password-file"},
+		{"missing password file", func(o *Options) { o.BasicAuthUser, o.BasicAuthPassFile = "nw", dir+"/none" }, "alertmanager-password-file"},
 		{"missing token file", func(o *Options) { o.BearerTokenFile = dir + "/none" }, "alertmanager-bearer-token-file"},
 		{"cert without key", func(o *Options) { o.TLSCert = pass }, "alertmanager-tls-cert"},
 		{"CA not PEM", func(o *Options) { o.TLSCA = pass }, "alertmanager-tls-ca"},

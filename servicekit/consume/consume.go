@@ -98,6 +98,11 @@ type Config struct {
 func (c *Config) defaults() {
 	if c.AckWait == 0 {
 		c.AckWait = 30 * time.Second
+		if c.HandleBatch != nil {
+			// A batch in hand is kept in progress every AckWait/3, so a short AckWait only
+			// shortens how long a killed consumer's unacked batch waits to be redelivered.
+			c.AckWait = 10 * time.Second
+		}
 	}
 	if c.Batch == 0 {
 		c.Batch = 100

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -31,6 +32,9 @@ const (
 	HeaderOriginalMsgID    = "Nw-Original-Msg-Id"
 	HeaderConsumer         = "Nw-Consumer"
 	HeaderReason           = "Nw-Dead-Reason"
+	// HeaderTruncated is set, to the original size, when the copy had to be cut to fit the
+	// server's max payload beside the headers.
+	HeaderTruncated = "Nw-Dead-Truncated"
 )
 
 // Message is one delivered message, decoded.
@@ -282,21 +286,10 @@ func (c *Consumer) handle(ctx context.Context, m *Message) (err error) {
 // deadLetter copies the message to the dead-letter subject, then terminates it. If the copy
 // cannot be stored the message is nak'ed instead, so it is never lost.
 func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, m *Message, reason string, cause error) {
-	h := nats.Header{}
-	for k, vs := range m.Header {
-		if k == jetstream.MsgIDHeader {
-			h.Set(HeaderOriginalMsgID, vs[0])
-			continue
-		}
-		h[k] = vs
-	}
-	h.Set(HeaderOriginalSubject, m.Subject)
-	h.Set(HeaderOriginalStream, m.Stream)
-	h.Set(HeaderOriginalSequence, strconv.FormatUint(m.StreamSeq, 10))
-	h.Set(HeaderConsumer, c.cfg.Durable)
-	h.Set(HeaderReason, truncate(reason+": "+cause.Error(), 1024))
+	h := deadHeader(m, c.cfg.Durable, reason, cause)
+	data := fitPayload(m.Data, h, c.js.Conn().MaxPayload())
 	id := fmt.Sprintf("dead:%s:%d:%s", m.Stream, m.StreamSeq, c.cfg.Durable)
-	if _, err := c.pub.PublishRaw(ctx, c.cfg.DeadSubject, id, m.Data, h); err != nil {
+	if _, err := c.pub.PublishRaw(ctx, c.cfg.DeadSubject, id, data, h); err != nil {
 		c.log.Error("dead letter not stored; will retry", "subject", m.Subject, "seq", m.StreamSeq, "err", err)
 		_ = msg.NakWithDelay(backoff.Duration(int(m.Delivered)-1, c.cfg.RetryBase, c.cfg.RetryMax))
 		c.m.processed.WithLabelValues(c.cfg.Durable, "retry").Inc()
@@ -308,6 +301,54 @@ func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, m *Message
 	}
 	c.m.processed.WithLabelValues(c.cfg.Durable, "dead").Inc()
 	c.m.dead.WithLabelValues(m.Stream, c.cfg.Durable, reason).Inc()
+}
+
+// deadHeader is a dead letter's header: the original's, with its message id kept as
+// HeaderOriginalMsgID and without the headers JetStream interprets (Nats-Stream-Source on a
+// sourced message, Nats-Expected-*, Nats-Rollup, ...), which a publish may not carry or which
+// would change how DEAD stores the copy; then where it came from and why it died.
+func deadHeader(m *Message, durable, reason string, cause error) nats.Header {
+	h := nats.Header{}
+	for k, vs := range m.Header {
+		switch {
+		case k == jetstream.MsgIDHeader:
+			h.Set(HeaderOriginalMsgID, vs[0])
+		case strings.HasPrefix(k, "Nats-"):
+		default:
+			h[k] = vs
+		}
+	}
+	h.Set(HeaderOriginalSubject, m.Subject)
+	h.Set(HeaderOriginalStream, m.Stream)
+	h.Set(HeaderOriginalSequence, strconv.FormatUint(m.StreamSeq, 10))
+	h.Set(HeaderConsumer, durable)
+	h.Set(HeaderReason, truncate(reason+": "+cause.Error(), 1024))
+	return h
+}
+
+// deadHeaderRoom is what a dead letter's publish adds besides the header's own keys and
+// values: the NATS/1.0 line, separators, and the Nats-Msg-Id of the copy.
+const deadHeaderRoom = 512
+
+// fitPayload cuts data so that the dead letter, headers and all, fits the server's max
+// payload: a message just under the limit would not fit with the dead-letter headers, and
+// copying it would fail forever. A cut copy says so in HeaderTruncated (the original size).
+func fitPayload(data []byte, h nats.Header, maxPayload int64) []byte {
+	if maxPayload <= 0 {
+		return data
+	}
+	size := deadHeaderRoom + len(HeaderTruncated) + 24
+	for k, vs := range h {
+		for _, v := range vs {
+			size += len(k) + len(v) + 4
+		}
+	}
+	room := int(maxPayload) - size
+	if len(data) <= room {
+		return data
+	}
+	h.Set(HeaderTruncated, strconv.Itoa(len(data)))
+	return data[:max(room, 0)]
 }
 
 func truncate(s string, n int) string {

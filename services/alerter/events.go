@@ -41,6 +41,12 @@ func (e *events) handle(ctx context.Context, ms []*consume.Message) []error {
 		if p.GetKind() != nwv1.ProblemKind_PROBLEM_KIND_EVENT {
 			continue
 		}
+		// A time no clock shows (past year 9999, before year 1) cannot be posted: Alertmanager
+		// rejects the whole request, so the problem would be retried forever.
+		if err := p.GetTime().CheckValid(); p.GetTime() != nil && err != nil {
+			errs[i] = consume.Permanent(fmt.Errorf("problem %s on %s: time: %w", p.GetId(), m.Subject, err))
+			continue
+		}
 		if e.kube != nil {
 			at := now
 			if p.GetTime() != nil {

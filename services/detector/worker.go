@@ -101,7 +101,8 @@ func decodeDetect(sp subject.Space) consume.Decoder {
 		// The subject names the node; a payload claiming another node is not trusted.
 		switch v := m.(type) {
 		case *nwv1.LogBatch:
-			if v.Node != node || v.Source != tok[2] {
+			source, err := subject.Decode(tok[2])
+			if err != nil || v.Node != node || v.Source != source {
 				return nil, fmt.Errorf("subject %s carries node %q source %q", subj, v.Node, v.Source)
 			}
 		case *nwv1.HealthReport:

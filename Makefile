@@ -25,7 +25,7 @@ IMAGE_TAG ?= latest
 DOCKER ?= docker
 IMAGES := nodewarden collector detector rebooter sink alerter
 
-.PHONY: all run test e2e build proto deps deps-apt deps-tools lint bench clean images
+.PHONY: all run test e2e build proto deps deps-apt deps-tools lint bench bench-raw clean images
 
 all: build
 
@@ -78,8 +78,18 @@ lint:
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	@$(GO) work sync && git diff --exit-code -- go.work '*/go.mod' '*/*/go.mod' >/dev/null || { echo "go work sync changed go.mod files"; exit 1; }
 
-## bench: benchmarks, each with its baseline measured in the same run
+## bench: one table of every performance figure, each with its baseline measured in the same run;
+## also written to bench/results.md, with bench/latency.png (NW_BENCH_QUICK=1: a few minutes, small sizes)
 bench:
+	@mkdir -p bench
+	@$(MAKE) --no-print-directory deps >bench/deps.log 2>&1 || { tail -n 40 bench/deps.log; exit 1; }
+	@rm -f bench/results.md
+	@NW_BENCH=1 $(GO) test ./e2e/ -run '^TestBenchTable$$' -count=1 -timeout 300m -v >bench/run.log 2>&1; rc=$$?; \
+		if [ -f bench/results.md ]; then cat bench/results.md; fi; \
+		if [ $$rc -ne 0 ]; then tail -n 80 bench/run.log; echo "make bench failed: the whole log is bench/run.log"; exit $$rc; fi
+
+## bench-raw: every package's benchmarks, go test's own output
+bench-raw:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 clean:

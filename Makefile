@@ -45,7 +45,7 @@ test: deps
 
 ## e2e: the whole-pipeline scenarios of e2e/ at full load (make test runs them reduced)
 e2e: deps
-	NW_E2E_FULL=1 $(GO) test ./e2e/... -run Scenario -count=1 -timeout 30m
+	NW_E2E_FULL=1 $(GO) test ./e2e/... -run 'Scenario|Fault|BadInput' -count=1 -timeout 30m
 
 ## deps: install the real servers and tools the tests use (idempotent)
 deps: deps-apt deps-tools

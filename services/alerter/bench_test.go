@@ -47,12 +47,15 @@ func BenchmarkConditionToAlert(b *testing.B) {
 		return err == nil && (len(resp.GetPayload()) > 0) == want
 	}
 	wait := func(want bool) time.Time {
-		deadline := time.Now().Add(30 * time.Second)
+		deadline := time.After(30 * time.Second)
+		tick := time.NewTicker(2 * time.Millisecond) // the measurement's resolution
+		defer tick.Stop()
 		for !visible(want) {
-			if time.Now().After(deadline) {
+			select {
+			case <-deadline:
 				b.Fatalf("alert visible=%t not reached in 30 s", want)
+			case <-tick.C:
 			}
-			time.Sleep(2 * time.Millisecond)
 		}
 		return time.Now()
 	}

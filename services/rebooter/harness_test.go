@@ -326,16 +326,19 @@ func (h *harness) has(node string, phase nwv1.RebootPhase, text string) bool {
 // timeout the test fails with every status the node published.
 func (h *harness) waitStatus(timeout time.Duration, node string, phase nwv1.RebootPhase, text string) {
 	h.t.Helper()
-	deadline := time.Now().Add(timeout)
+	deadline := time.After(timeout)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
 	for !h.has(node, phase, text) {
-		if time.Now().After(deadline) {
+		select {
+		case <-deadline:
 			var b strings.Builder
 			for _, s := range h.phases(node) {
 				fmt.Fprintf(&b, "\n  %s %s: %s", s.RequestId, s.Phase, s.Detail)
 			}
 			h.t.Fatalf("timed out after %s waiting for %s %s %q; statuses:%s", timeout, node, phase, text, b.String())
+		case <-tick.C:
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

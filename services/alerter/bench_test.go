@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/alertmanager/api/v2/client/alert"
 
 	"github.com/nodewarden/nodewarden/servicekit/conditions"
+	"github.com/nodewarden/nodewarden/services/alerter"
 )
 
 // BenchmarkConditionToAlert measures the latency: a condition turning True in
@@ -19,6 +20,16 @@ import (
 // GetAlerts round trip to the same Alertmanager, the resolution of the measurement.
 func BenchmarkConditionToAlert(b *testing.B) {
 	e := newEnv(b, nil)
+	withDefaults := e.cfg
+	e.cfg = func() alerter.Config {
+		c := withDefaults()
+		// As deployed: straight to Alertmanager (the tests' recording proxy keeps and decodes
+		// every post) and the default resend interval (the tests' 2 s re-posts all 1,000
+		// background alerts every 2 s).
+		c.AM.URLs = []string{e.am.URL}
+		c.ResendInterval = time.Minute
+		return c
+	}
 	e.start()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -46,7 +46,8 @@ type tracker struct {
 
 	mu        sync.Mutex
 	states    map[string]*tracked // by KV key
-	dirty     map[string]bool     // to post to Alertmanager
+	dirty     map[string]uint64   // to post to Alertmanager: the change number that made it so
+	changes   uint64              // numbers the changes, so a flush clears only what it posted
 	kubeDirty map[string]bool     // to set on the Node
 	wake      chan struct{}
 	loaded    chan struct{} // closed once the bucket's current values are in
@@ -61,7 +62,7 @@ type tracked struct {
 
 func newTracker(kv jetstream.KeyValue, b builder, client *am.Client, kx conditionExporter, log *slog.Logger, m *metrics, now func() time.Time) *tracker {
 	return &tracker{kv: kv, b: b, client: client, kube: kx, log: log, m: m, now: now,
-		states: map[string]*tracked{}, dirty: map[string]bool{}, kubeDirty: map[string]bool{}, wake: make(chan struct{}, 1),
+		states: map[string]*tracked{}, dirty: map[string]uint64{}, kubeDirty: map[string]bool{}, wake: make(chan struct{}, 1),
 		loaded: make(chan struct{})}
 }
 
@@ -115,7 +116,7 @@ func (t *tracker) apply(e jetstream.KeyValueEntry) {
 	if e.Operation() != jetstream.KeyValuePut {
 		if cur != nil && !cur.gone {
 			cur.gone = true
-			t.dirty[k] = true
+			t.markLocked(k)
 			t.kick()
 		}
 		return
@@ -132,7 +133,7 @@ func (t *tracker) apply(e jetstream.KeyValueEntry) {
 	}
 	changed := cur.gone || cur.st.Status != st.Status || cur.st.Reason != st.Reason || cur.st.Message != st.Message
 	cur.st, cur.gone = st, false
-	t.dirty[k] = true
+	t.markLocked(k)
 	if changed {
 		t.kubeDirty[k] = true
 	}
@@ -184,8 +185,14 @@ func (t *tracker) markAll() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for k := range t.states {
-		t.dirty[k] = true
+		t.markLocked(k)
 	}
+}
+
+// markLocked marks key k to be posted; t.mu is held.
+func (t *tracker) markLocked(k string) {
+	t.changes++
+	t.dirty[k] = t.changes
 }
 
 // flushAlerts posts the dirty conditions' alerts.
@@ -198,13 +205,18 @@ func (t *tracker) flushAlerts(ctx context.Context) error {
 	}
 	now := t.now()
 	t.mu.Lock()
-	var (
-		alerts models.PostableAlerts
-		keys   []string
-	)
-	for k := range t.dirty {
+	// What this flush posts, by key: a change that arrives while the post is in flight marks
+	// its key again with a later number, and stays marked for the next flush.
+	type sent struct {
+		change uint64
+		gone   bool
+		labels models.LabelSet
+	}
+	var alerts models.PostableAlerts
+	flushed := make(map[string]sent, len(t.dirty))
+	for k, change := range t.dirty {
 		cur := t.states[k]
-		keys = append(keys, k)
+		flushed[k] = sent{change: change, gone: cur.gone, labels: t.b.conditionLabels(cur.st)}
 		switch {
 		case cur.gone:
 			if cur.posted != nil {
@@ -233,22 +245,28 @@ func (t *tracker) flushAlerts(ctx context.Context) error {
 		}
 		t.m.posted.WithLabelValues("condition").Add(float64(len(chunk)))
 	}
-	// All posted: remember what is posted, drop what is gone.
+	// All posted: remember what is posted, drop what is gone and did not come back.
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	active := 0
-	for _, k := range keys {
+	for k, f := range flushed {
 		cur := t.states[k]
 		if cur == nil {
 			continue
 		}
-		if cur.gone {
-			delete(t.states, k)
+		if f.gone {
+			cur.posted = nil // resolved
 		} else {
-			cur.posted = t.b.conditionLabels(cur.st)
+			cur.posted = f.labels
+		}
+		if t.dirty[k] != f.change {
+			continue // changed meanwhile: posted again by the next flush
 		}
 		delete(t.dirty, k)
+		if f.gone {
+			delete(t.states, k)
+		}
 	}
+	active := 0
 	for _, cur := range t.states {
 		if cur.st.Status == conditions.True {
 			active++

@@ -72,7 +72,7 @@ func (s *Store) Observe(m proto.Message, now time.Time) error {
 		if err != nil {
 			return err
 		}
-		snap := buildContainers(node, m, now)
+		snap := buildContainers(node, m, now, s.containersOf(node))
 		cutoff := now.Add(-s.stale)
 		s.update(node, now, func(e *entry) {
 			if e.containers != nil && snap.msgTime.Before(e.containers.msgTime) {
@@ -123,6 +123,16 @@ func nodeOf(node string) (string, error) {
 }
 
 // update applies f to node's entry under the write lock, sweeping stale nodes when due.
+// containersOf is the node's container snapshot held, or nil.
+func (s *Store) containersOf(node string) *containerSnap {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if e := s.nodes[node]; e != nil {
+		return e.containers
+	}
+	return nil
+}
+
 func (s *Store) update(node string, now time.Time, f func(*entry)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -187,5 +188,54 @@ func TestObserveRejects(t *testing.T) {
 	}
 	if s.Nodes() != 0 {
 		t.Errorf("Nodes() = %d after rejected messages, want 0", s.Nodes())
+	}
+}
+
+// A container's labels are reused from the previous sample only while what they are made of
+// holds: a new image, pod name or interface shows at once, and no old label stays behind.
+func TestLabelsFollowIdentity(t *testing.T) {
+	s := NewStore(Options{SampleInterval: 10 * time.Second}, func() time.Time { return t0.Add(time.Second) })
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(s)
+	at := t0
+	if err := s.Observe(containerSamples("node-a", at, 1), at); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name   string
+		change func(m *nwv1.ContainerSamples)
+		want   string // a line of the exposition after the change
+		gone   string // text no longer in it
+	}{
+		{"same identity", func(m *nwv1.ContainerSamples) {}, `image="registry.example/web:1.2"`, `image="registry.example/web:1.3"`},
+		{"new image", func(m *nwv1.ContainerSamples) { m.Containers[0].Image = "registry.example/web:1.3" },
+			`image="registry.example/web:1.3"`, `image="registry.example/web:1.2"`},
+		{"order changed", func(m *nwv1.ContainerSamples) {
+			m.Containers[0].Image = "registry.example/web:1.3"
+			m.Containers[0], m.Containers[1] = m.Containers[1], m.Containers[0]
+		}, `image="registry.example/web:1.3",name="c0ffee"`, `pod="batch-y"`},
+		{"pod renamed", func(m *nwv1.ContainerSamples) {
+			m.Containers[0].Image = "registry.example/web:1.3"
+			m.Containers[1].PodName = "batch-y"
+		}, `pod="batch-y"`, `pod="batch-x"`},
+		{"interface renamed", func(m *nwv1.ContainerSamples) {
+			m.Containers[0].Image = "registry.example/web:1.3"
+			m.Containers[1].PodName = "batch-y"
+			m.Pods[0].Interfaces[0].Interface = "net1"
+		}, `interface="net1"`, `interface="eth0"`},
+	} {
+		at = at.Add(time.Millisecond) // newer than the one held, or it is taken for a redelivery
+		m := containerSamples("node-a", at, 2)
+		tt.change(m)
+		if err := s.Observe(m, at); err != nil {
+			t.Fatal(err)
+		}
+		out := string(exposition(t, reg))
+		if !strings.Contains(out, tt.want) {
+			t.Errorf("%s: exposition lacks %s", tt.name, tt.want)
+		}
+		if strings.Contains(out, tt.gone) {
+			t.Errorf("%s: exposition still has %s", tt.name, tt.gone)
+		}
 	}
 }

@@ -25,6 +25,9 @@ type Common struct {
 	HTTPAddr        string
 	Log             LogOptions
 	ShutdownTimeout time.Duration
+	// Pprof serves Go's /debug/pprof/ profiles beside /metrics: off by default, since a
+	// profile shows the process's internals to whoever reaches the port.
+	Pprof bool
 
 	// Set by programs that embed services (nodewarden run, tests), not by flags.
 
@@ -40,6 +43,7 @@ func (c *Common) AddFlags(fs *flag.FlagSet, defaultHTTP string) {
 	fs.StringVar(&c.Prefix, "subject-prefix", subject.DefaultPrefix, "first token(s) of every nodewarden subject")
 	fs.StringVar(&c.HTTPAddr, "http-listen", defaultHTTP, "address of the /metrics, /healthz and /readyz server (port 0 = any free port)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take before it is cut short")
+	fs.BoolVar(&c.Pprof, "debug-pprof", false, "also serve Go's /debug/pprof/ profiles on --http-listen")
 	c.Log.AddFlags(fs)
 }
 

@@ -160,3 +160,42 @@ func TestRuntimeIncompatible(t *testing.T) {
 		t.Fatalf("Start = %v, want ErrIncompatible naming EVENTS", err)
 	}
 }
+
+// Profiles are served only when asked for: they show the process's internals.
+func TestRuntimePprofOptIn(t *testing.T) {
+	srv := testenv.StartJetStream(t)
+	for _, tt := range []struct {
+		pprof bool
+		want  int
+	}{{false, http.StatusNotFound}, {true, http.StatusOK}} {
+		addr := make(chan string, 1)
+		common := daemon.Common{HTTPAddr: "127.0.0.1:0", Prefix: "nw", ShutdownTimeout: 5 * time.Second, Pprof: tt.pprof,
+			Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+			OnListen: func(_, a string) { addr <- a }}
+		common.NATS.URL = srv.URL()
+		common.NATS.MaxReconnectWait = time.Second
+		common.Log = daemon.LogOptions{Format: "text", Level: "info"}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			// Not provisioned: Start waits for the streams, serving HTTP meanwhile.
+			rt, err := daemon.Start(ctx, "svc", common, topology.Needs{Streams: []string{topology.StreamEvents}})
+			if err == nil {
+				rt.Close()
+			}
+			done <- err
+		}()
+		var base string
+		select {
+		case a := <-addr:
+			base = "http://" + a
+		case err := <-done:
+			t.Fatalf("Start returned before listening: %v", err)
+		}
+		if code, _ := get(t, base+"/debug/pprof/"); code != tt.want {
+			t.Errorf("pprof %v: /debug/pprof/ = %d, want %d", tt.pprof, code, tt.want)
+		}
+		cancel()
+		<-done
+	}
+}

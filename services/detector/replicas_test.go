@@ -101,7 +101,7 @@ func TestTwoReplicasFiftyNodes(t *testing.T) {
 	runDetector(t, srv.URL(), func(c *detector.Config) { c.ReplicaID = "r2" })
 	testenv.WaitFor(t, 20*time.Second, "both replicas holding partitions", func() bool {
 		h := holders(t, js)
-		return h["r1"] > 0 && h["r2"] > 0 && h["r1"]+h["r2"] == 64
+		return h["r1"] > 0 && h["r2"] > 0 && h["r1"]+h["r2"] == topology.DefaultSettings().DetectorPartitions
 	})
 
 	const nodes = 50
@@ -128,7 +128,7 @@ func TestTwoReplicasFiftyNodes(t *testing.T) {
 	})
 
 	r1.stop()
-	testenv.WaitFor(t, 20*time.Second, "r2 holding every partition", func() bool { return holders(t, js)["r2"] == 64 })
+	testenv.WaitFor(t, 20*time.Second, "r2 holding every partition", func() bool { return holders(t, js)["r2"] == topology.DefaultSettings().DetectorPartitions })
 	for _, l := range loggers {
 		l.send(t, "BUG: unable to handle kernel NULL pointer dereference at 0000000000000010",
 			"[Hardware Error]: event severity: fatal")

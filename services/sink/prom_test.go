@@ -13,6 +13,7 @@ import (
 
 	"github.com/nodewarden/nodewarden/servicekit/daemon"
 	"github.com/nodewarden/nodewarden/servicekit/testenv"
+	"github.com/nodewarden/nodewarden/servicekit/topology"
 	"github.com/nodewarden/nodewarden/services/sink"
 	"github.com/nodewarden/nodewarden/services/sink/promexp"
 )
@@ -67,7 +68,7 @@ func TestPrometheusOutput(t *testing.T) {
 			fmt.Sscan(m[1], &n)
 			total += n
 		}
-		return total == 64
+		return total == topology.DefaultSettings().DetectorPartitions
 	})
 	const nodes = 20
 	l := &load{js: js, nodes: nodes, containers: 3, start: time.Now(), base: time.Now()}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -93,9 +94,18 @@ func searchCapacity(t *testing.T, cfg capConfig, influx bool) capResult {
 	}
 	ok := t.Run(name, func(t *testing.T) {
 		const probeNode = "probe-0.e2e.internal"
+		args := map[string][]string{"sink": {"--sample-interval=" + cfg.interval.String()}}
+		if os.Getenv("NW_BENCH_PPROF") == "1" {
+			// To profile a step: the services' addresses are in the test log.
+			for _, k := range []string{"detector", "sink", "alerter"} {
+				args[k] = append(args[k], "--debug-pprof")
+			}
+		}
 		e := Start(t, Options{Nodes: []string{probeNode}, Influx: influx, Alertmanager: true, Slack: true,
-			Detectors: 1, Sink: true, Alerter: true,
-			Args: map[string][]string{"sink": {"--sample-interval=" + cfg.interval.String()}}})
+			Detectors: 1, Sink: true, Alerter: true, Args: args})
+		if os.Getenv("NW_BENCH_PPROF") == "1" {
+			t.Logf("bench: pprof at detector %s, sink %s, alerter %s", e.Detectors[0].Addr, e.Sink.Addr, e.Alerter.Addr)
+		}
 		pr := newProber(e, e.Node(probeNode))
 		meter := cpuMeter{pids: map[string]string{"NATS server": "self", "detector": procPID(e.Detectors[0]),
 			"sink": procPID(e.Sink), "alerter": procPID(e.Alerter)}}
@@ -190,8 +200,12 @@ sampling:
 	if sk != nil {
 		st.skipped, _ = strconv.Atoi(sk[1])
 	}
+	if !simOK(st) {
+		// simulate prints a line per interval: when the schedule slipped shows here.
+		t.Logf("bench: %s simulate output:\n%s", size, out.String())
+	}
 	switch {
-	case st.msgs > 0 && float64(st.skipped)/float64(st.msgs+st.skipped) >= 0.01:
+	case !simOK(st):
 		st.why = fmt.Sprintf("the load generator skipped %d of %d publishes (it could not keep the schedule)", st.skipped, st.msgs+st.skipped)
 	case st.growth >= 0.01:
 		st.why = fmt.Sprintf("backlog grew %.1f%% on %s", st.growth*100, st.worst)
@@ -203,6 +217,11 @@ sampling:
 		st.ok = true
 	}
 	return st
+}
+
+// simOK is whether the load generator kept (within 1 %) its schedule.
+func simOK(st stepResult) bool {
+	return st.msgs == 0 || float64(st.skipped)/float64(st.msgs+st.skipped) < 0.01
 }
 
 // simulateSkipped is the skipped count of simulate's final line.

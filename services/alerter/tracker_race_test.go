@@ -25,8 +25,8 @@ type entry struct {
 	value []byte
 }
 
-func (e entry) Key() string                      { return e.key }
-func (e entry) Value() []byte                    { return e.value }
+func (e entry) Key() string                     { return e.key }
+func (e entry) Value() []byte                   { return e.value }
 func (e entry) Operation() jetstream.KeyValueOp { return jetstream.KeyValuePut }
 
 // A condition that changes while the post of its previous state is in flight is posted again

@@ -135,7 +135,7 @@ var networkMetrics = [nNetworkMetrics]*prometheus.Desc{
 type containerSeries struct {
 	id     string
 	ident  containerIdent // the raw values its labels were built from
-	key    string // label values in label-name order: the order Gather sorts series into
+	key    string         // label values in label-name order: the order Gather sorts series into
 	seen   time.Time
 	labels [nExtras][]*dto.LabelPair // without and with each extra label
 	vals   [nContainerMetrics]float64

@@ -22,24 +22,30 @@ func (s clusterSize) String() string { return fmt.Sprintf("%d×%d", s.nodes, s.c
 
 // capConfig is the capacity search: sizes tried in order, each for window.
 type capConfig struct {
-	sizes    []clusterSize
-	window   time.Duration // simulate's --duration per size
-	interval time.Duration // sample interval (the 10 s)
-	drain    time.Duration // longest wait for the backlog to empty after a size
+	sizes []clusterSize // with InfluxDB off
+	// influxSizes are the sizes with InfluxDB on: finer, since InfluxDB (about 10 points per
+	// container sample) tops out near a tenth of the bus's sizes.
+	influxSizes []clusterSize
+	window      time.Duration // simulate's --duration per size
+	interval    time.Duration // sample interval (the 10 s)
+	drain       time.Duration // longest wait for the backlog to empty after a size
 	// Background kernel lines per node per second, and the fraction a rule matches.
 	logRate, matchRate float64
 }
 
 func capacityConfig(quick bool) capConfig {
 	if quick {
-		return capConfig{sizes: []clusterSize{{50, 10}, {200, 20}}, window: 25 * time.Second, interval: 10 * time.Second,
+		return capConfig{sizes: []clusterSize{{50, 10}, {200, 20}}, influxSizes: []clusterSize{{50, 10}, {200, 20}}, window: 25 * time.Second, interval: 10 * time.Second,
 			drain: 30 * time.Second, logRate: 0.1, matchRate: 0.01}
 	}
-	var sizes []clusterSize
-	for _, n := range []int{500, 1000, 2000, 3000, 4000, 6000, 8000, 10000} {
+	var sizes, influxSizes []clusterSize
+	for _, n := range []int{500, 1000, 2000, 3000, 4000, 6000, 8000, 10000, 12000} {
 		sizes = append(sizes, clusterSize{n, benchContainers})
 	}
-	return capConfig{sizes: sizes, window: 60 * time.Second, interval: 10 * time.Second, drain: 90 * time.Second,
+	for _, n := range []int{250, 500, 750, 1000, 1500, 2000, 3000} {
+		influxSizes = append(influxSizes, clusterSize{n, benchContainers})
+	}
+	return capConfig{sizes: sizes, influxSizes: influxSizes, window: 60 * time.Second, interval: 10 * time.Second, drain: 90 * time.Second,
 		logRate: 0.1, matchRate: 0.01}
 }
 
@@ -112,7 +118,11 @@ func searchCapacity(t *testing.T, cfg capConfig, influx bool) capResult {
 		if influx {
 			meter.pids["InfluxDB"] = childPID("influxd")
 		}
-		for _, size := range cfg.sizes {
+		sizes := cfg.sizes
+		if influx {
+			sizes = cfg.influxSizes
+		}
+		for _, size := range sizes {
 			st := runStep(t, e, pr, meter, cfg, size)
 			res.steps = append(res.steps, st)
 			t.Logf("bench: %s influx=%v: ok=%v growth=%.2f%% (%s) %s", size, influx, st.ok, st.growth*100, st.worst, st.why)

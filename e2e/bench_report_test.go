@@ -80,7 +80,11 @@ func capacityRows(cfg capConfig, js jsResult, off, on capResult) []row {
 			samplesPerSec := float64(best.size.nodes*best.size.containers) / cfg.interval.Seconds()
 			busNodes := busBoundNodes(js, best, cfg)
 			value := fmt.Sprintf("%s (%s)", best.size, rate(samplesPerSec, "container samples/s"))
-			if best.size == cfg.sizes[len(cfg.sizes)-1] {
+			tried := cfg.sizes
+			if c.influx {
+				tried = cfg.influxSizes
+			}
+			if best.size == tried[len(tried)-1] {
 				value += ", the largest size tried"
 			}
 			r := row{Figure: fig, Value: value,

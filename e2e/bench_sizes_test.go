@@ -24,7 +24,7 @@ func TestBenchCapacity(t *testing.T) {
 		t.Fatalf("%s: %v", benchSizesEnv, err)
 	}
 	cfg := capacityConfig(false)
-	cfg.sizes = sizes
+	cfg.sizes, cfg.influxSizes = sizes, sizes
 	influx := os.Getenv("NW_BENCH_INFLUX") == "1"
 	res := searchCapacity(t, cfg, influx)
 	off, on := res, capResult{influx: true}

@@ -80,13 +80,7 @@ func get(t *testing.T, url string) (int, string) {
 // exposes its NATS state in /metrics.
 func TestRuntimeReadiness(t *testing.T) {
 	srv := testenv.StartJetStream(t)
-	addr := make(chan string, 1)
-	common := daemon.Common{HTTPAddr: "127.0.0.1:0", Prefix: "nw", ShutdownTimeout: 5 * time.Second,
-		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-		OnListen: func(_, a string) { addr <- a }}
-	common.NATS.URL = srv.URL()
-	common.NATS.MaxReconnectWait = time.Second
-	common.Log = daemon.LogOptions{Format: "text", Level: "info"}
+	common, addr := testCommon(srv.URL())
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -168,13 +162,8 @@ func TestRuntimePprofOptIn(t *testing.T) {
 		pprof bool
 		want  int
 	}{{false, http.StatusNotFound}, {true, http.StatusOK}} {
-		addr := make(chan string, 1)
-		common := daemon.Common{HTTPAddr: "127.0.0.1:0", Prefix: "nw", ShutdownTimeout: 5 * time.Second, Pprof: tt.pprof,
-			Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-			OnListen: func(_, a string) { addr <- a }}
-		common.NATS.URL = srv.URL()
-		common.NATS.MaxReconnectWait = time.Second
-		common.Log = daemon.LogOptions{Format: "text", Level: "info"}
+		common, addr := testCommon(srv.URL())
+		common.Pprof = tt.pprof
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() {
@@ -198,4 +187,16 @@ func TestRuntimePprofOptIn(t *testing.T) {
 		cancel()
 		<-done
 	}
+}
+
+// testCommon is a valid Common for url on any free port; addr receives where it listens.
+func testCommon(url string) (daemon.Common, chan string) {
+	addr := make(chan string, 1)
+	common := daemon.Common{HTTPAddr: "127.0.0.1:0", Prefix: "nw", ShutdownTimeout: 5 * time.Second,
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		OnListen: func(_, a string) { addr <- a }}
+	common.NATS.URL = url
+	common.NATS.MaxReconnectWait = time.Second
+	common.Log = daemon.LogOptions{Format: "text", Level: "info"}
+	return common, addr
 }

@@ -44,7 +44,7 @@ type pending struct {
 // Batch or FlushInterval after its first message arrived. The iterator's Next blocks, so a
 // feeding goroutine turns it into a channel the batching loop can select on with a timer.
 func (c *Consumer) runBatch(ctx context.Context, cons jetstream.Consumer) error {
-	iter, err := cons.Messages(jetstream.PullMaxMessages(min(c.cfg.Batch, maxPrefetch)))
+	iter, err := cons.Messages(pullOptions(min(c.cfg.Batch, maxPrefetch))...)
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", c.cfg.Durable, err)
 	}

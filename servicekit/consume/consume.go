@@ -37,6 +37,18 @@ const (
 	HeaderTruncated = "Nw-Dead-Truncated"
 )
 
+// pullHeartbeat is the idle heartbeat asked of every pull request. nats.go (v1.55) does not
+// re-pull when the last message of a pull is taken while the request for it is still being
+// sent (its goroutine was descheduled, as under load), and the iterator then waits for a
+// message that cannot come until it misses two heartbeats: 30 s at the default heartbeat.
+// A short one bounds that stall (TestBatchPanicRetriesWholeBatch saw it under CPU load).
+const pullHeartbeat = 2 * time.Second
+
+// pullOptions are the iterator's options for prefetching up to n messages.
+func pullOptions(n int) []jetstream.PullMessagesOpt {
+	return []jetstream.PullMessagesOpt{jetstream.PullMaxMessages(n), jetstream.PullHeartbeat(pullHeartbeat)}
+}
+
 // Message is one delivered message, decoded.
 type Message struct {
 	Subject   string
@@ -188,7 +200,7 @@ func (c *Consumer) runOnce(ctx context.Context) error {
 	if c.cfg.HandleBatch != nil {
 		return c.runBatch(ctx, cons)
 	}
-	iter, err := cons.Messages(jetstream.PullMaxMessages(c.cfg.Batch))
+	iter, err := cons.Messages(pullOptions(c.cfg.Batch)...)
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", c.cfg.Durable, err)
 	}

@@ -114,7 +114,7 @@ func searchCapacity(t *testing.T, cfg capConfig, influx bool) capResult {
 		}
 		pr := newProber(e, e.Node(probeNode))
 		meter := cpuMeter{pids: map[string]string{"NATS server": "self", "detector": procPID(e.Detectors[0]),
-			"sink": procPID(e.Sink), "alerter": procPID(e.Alerter)}}
+			"sink": procPID(e.Sink), "alerter": procPID(e.Alerter), "Alertmanager": childPID("prometheus-aler")}}
 		if influx {
 			meter.pids["InfluxDB"] = childPID("influxd")
 		}
@@ -125,7 +125,11 @@ func searchCapacity(t *testing.T, cfg capConfig, influx bool) capResult {
 		for _, size := range sizes {
 			st := runStep(t, e, pr, meter, cfg, size)
 			res.steps = append(res.steps, st)
-			t.Logf("bench: %s influx=%v: ok=%v growth=%.2f%% (%s) %s", size, influx, st.ok, st.growth*100, st.worst, st.why)
+			nAlerts := -1
+			if as, err := e.Alerts(); err == nil {
+				nAlerts = len(as)
+			}
+			t.Logf("bench: %s influx=%v: ok=%v growth=%.2f%% (%s) %s; Alertmanager holds %d alerts", size, influx, st.ok, st.growth*100, st.worst, st.why, nAlerts)
 			if !st.ok {
 				break
 			}

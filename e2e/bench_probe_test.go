@@ -106,7 +106,9 @@ func (p *prober) once(l *latencies) {
 			problemAt = p.problems[token]
 			p.mu.Unlock()
 		}
-		if alertAt.IsZero() && p.alertHas(token) {
+		// An alert cannot come before its Problem; asking Alertmanager only then keeps the
+		// prober's own load on it (each query scans every alert it holds) low.
+		if alertAt.IsZero() && !problemAt.IsZero() && p.alertHas(token) {
 			alertAt = time.Now()
 		}
 		if slackAt.IsZero() {

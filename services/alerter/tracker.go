@@ -23,6 +23,13 @@ import (
 // learns that it resolved.
 const resolvedTail = 15 * time.Minute
 
+// fired is whether a False condition ever fired: the detector writes a Problem's id with every
+// transition, and none with the default False state it creates for each new node. Posting
+// those as resolved would send Alertmanager, for every new node and condition type, a resolved
+// alert each resend for resolvedTail: 40,000 a minute as 10,000 nodes join, for alerts that
+// never fired (the capacity benchmark found Alertmanager the busiest process for it).
+func (c *tracked) fired() bool { return c.st.ProblemID != "" || c.posted != nil }
+
 // maxPerPost bounds one PostAlerts call; more alerts go in several.
 const maxPerPost = 1000
 
@@ -222,7 +229,7 @@ func (t *tracker) flushAlerts(ctx context.Context) error {
 			if cur.posted != nil {
 				alerts = append(alerts, t.b.resolved(cur.posted, now))
 			}
-		case cur.st.Status == conditions.True || now.Sub(cur.st.Since) < resolvedTail:
+		case cur.st.Status == conditions.True || cur.fired() && now.Sub(cur.st.Since) < resolvedTail:
 			a := t.b.condition(cur.st, now)
 			if cur.posted != nil && !sameLabels(cur.posted, a.Labels) {
 				// Another reason is another alert: the old one resolves now.

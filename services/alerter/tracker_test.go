@@ -1,0 +1,83 @@
+package alerter
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/alertmanager/api/v2/models"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/nodewarden/nodewarden/servicekit/conditions"
+	"github.com/nodewarden/nodewarden/services/alerter/am"
+)
+
+// What a flush posts for a condition state, by what the state went through: a default False
+// (created for a new node, no Problem behind it) never fired and is not posted; one that went
+// False is posted resolved for resolvedTail after.
+func TestWhichConditionsArePosted(t *testing.T) {
+	now := time.Now()
+	tests := []struct {
+		name      string
+		status    string
+		problemID string
+		since     time.Time
+		want      string // "" nothing posted, "firing" or "resolved"
+	}{
+		{name: "default False of a new node", status: conditions.False, since: now, want: ""},
+		{name: "went False a minute ago", status: conditions.False, problemID: "p1", since: now.Add(-time.Minute), want: "resolved"},
+		{name: "went False long ago", status: conditions.False, problemID: "p1", since: now.Add(-resolvedTail - time.Minute), want: ""},
+		{name: "True", status: conditions.True, problemID: "p1", since: now.Add(-time.Hour), want: "firing"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var posted models.PostableAlerts
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				var as models.PostableAlerts
+				if err := json.NewDecoder(r.Body).Decode(&as); err != nil {
+					http.Error(w, err.Error(), http.StatusBadRequest)
+					return
+				}
+				mu.Lock()
+				posted = append(posted, as...)
+				mu.Unlock()
+			}))
+			defer srv.Close()
+			client, err := am.New(am.Options{URLs: []string{srv.URL}, Timeout: 10 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr := newTracker(nil, builder{resend: time.Minute}, client, nil, slog.New(slog.NewTextHandler(io.Discard, nil)),
+				newMetrics(prometheus.NewRegistry()), func() time.Time { return now })
+			st := conditions.State{Node: "node-a", Type: "KernelDeadlock", Status: tt.status, Reason: "KernelHasNoDeadlock",
+				Source: "kernel-monitor", Severity: "critical", Since: tt.since, Updated: tt.since, ProblemID: tt.problemID}
+			b, _ := json.Marshal(st)
+			k, _ := conditions.Key(st.Node, st.Type)
+			tr.apply(entry{key: k, value: b})
+			if err := tr.flushAlerts(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			got := ""
+			switch {
+			case len(posted) > 1:
+				t.Fatalf("posted %d alerts, want at most one", len(posted))
+			case len(posted) == 1 && time.Time(posted[0].EndsAt).After(now):
+				got = "firing"
+			case len(posted) == 1:
+				got = "resolved"
+			}
+			if got != tt.want {
+				t.Errorf("posted %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -217,13 +217,13 @@ func (t *tracker) flushAlerts(ctx context.Context) error {
 	type sent struct {
 		change uint64
 		gone   bool
-		labels models.LabelSet
+		labels models.LabelSet // of the alert posted; nil when none was
 	}
 	var alerts models.PostableAlerts
 	flushed := make(map[string]sent, len(t.dirty))
 	for k, change := range t.dirty {
 		cur := t.states[k]
-		flushed[k] = sent{change: change, gone: cur.gone, labels: t.b.conditionLabels(cur.st)}
+		f := sent{change: change, gone: cur.gone, labels: cur.posted}
 		switch {
 		case cur.gone:
 			if cur.posted != nil {
@@ -236,7 +236,9 @@ func (t *tracker) flushAlerts(ctx context.Context) error {
 				alerts = append(alerts, t.b.resolved(cur.posted, now))
 			}
 			alerts = append(alerts, a)
+			f.labels = a.Labels
 		}
+		flushed[k] = f
 	}
 	t.mu.Unlock()
 	for start := 0; start < len(alerts); start += maxPerPost {

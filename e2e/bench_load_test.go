@@ -100,7 +100,9 @@ func searchCapacity(t *testing.T, cfg capConfig, influx bool) capResult {
 	}
 	ok := t.Run(name, func(t *testing.T) {
 		const probeNode = "probe-0.e2e.internal"
-		args := map[string][]string{"sink": {"--sample-interval=" + cfg.interval.String()}}
+		// The alerter at its default resend interval, as an operator runs it (the tests' 1 s
+		// re-posts every firing and recently resolved alert each second).
+		args := map[string][]string{"sink": {"--sample-interval=" + cfg.interval.String()}, "alerter": {"--resend-interval=1m"}}
 		if os.Getenv("NW_BENCH_PPROF") == "1" {
 			// To profile a step: the services' addresses are in the test log.
 			for _, k := range []string{"detector", "sink", "alerter"} {

@@ -173,7 +173,7 @@ func influxIsBottleneck(s stepResult) bool {
 // what saturated.
 func capacityNotes(cfg capConfig, off, on capResult) []string {
 	notes := []string{fmt.Sprintf("Capacity runs: `nodewarden simulate` at each size for %s (interval %s, %.2g kernel lines/s per node, %.0f%% matching), "+
-		"detector ×1, sink, alerter, Alertmanager and Slack as separate processes, no Prometheus; the NATS server is embedded in the test process, "+
+		"detector ×1, sink, alerter (at its default resend interval, 1m), Alertmanager and Slack as separate processes, no Prometheus; the NATS server is embedded in the test process, "+
 		"so its CPU is that process's (an upper bound). CPU in cores = CPU seconds / wall seconds of the step (run + drain).",
 		cfg.window, cfg.interval, cfg.logRate, cfg.matchRate*100)}
 	for _, c := range []capResult{off, on} {

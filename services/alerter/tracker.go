@@ -30,6 +30,12 @@ const resolvedTail = 15 * time.Minute
 // never fired (the capacity benchmark found Alertmanager the busiest process for it).
 func (c *tracked) fired() bool { return c.st.ProblemID != "" || c.posted != nil }
 
+// alerting is whether the condition has an alert to post: firing, or resolved within
+// resolvedTail.
+func (c *tracked) alerting(now time.Time) bool {
+	return c.st.Status == conditions.True || c.fired() && now.Sub(c.st.Since) < resolvedTail
+}
+
 // maxPerPost bounds one PostAlerts call; more alerts go in several.
 const maxPerPost = 1000
 
@@ -187,12 +193,16 @@ func (t *tracker) run(ctx context.Context) {
 	}
 }
 
-// markAll marks every condition for the resend.
+// markAll marks for the resend every condition that has an alert to post: most are False and
+// long settled, and a large cluster has ten per node.
 func (t *tracker) markAll() {
+	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for k := range t.states {
-		t.markLocked(k)
+	for k, cur := range t.states {
+		if cur.gone || cur.alerting(now) {
+			t.markLocked(k)
+		}
 	}
 }
 
@@ -229,7 +239,7 @@ func (t *tracker) flushAlerts(ctx context.Context) error {
 			if cur.posted != nil {
 				alerts = append(alerts, t.b.resolved(cur.posted, now))
 			}
-		case cur.st.Status == conditions.True || cur.fired() && now.Sub(cur.st.Since) < resolvedTail:
+		case cur.alerting(now):
 			a := t.b.condition(cur.st, now)
 			if cur.posted != nil && !sameLabels(cur.posted, a.Labels) {
 				// Another reason is another alert: the old one resolves now.

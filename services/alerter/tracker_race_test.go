@@ -18,16 +18,18 @@ import (
 	"github.com/nodewarden/nodewarden/services/alerter/am"
 )
 
-// entry is a KV put of a condition state, as the tracker's watch delivers it.
+// entry is a KV put (or, with op set, a delete) of a condition state, as the tracker's watch
+// delivers it.
 type entry struct {
 	jetstream.KeyValueEntry
 	key   string
 	value []byte
+	op    jetstream.KeyValueOp
 }
 
 func (e entry) Key() string                     { return e.key }
 func (e entry) Value() []byte                   { return e.value }
-func (e entry) Operation() jetstream.KeyValueOp { return jetstream.KeyValuePut }
+func (e entry) Operation() jetstream.KeyValueOp { return e.op }
 
 // A condition that changes while the post of its previous state is in flight is posted again
 // by the next flush. It used to be marked clean once the in-flight post returned, so a
@@ -63,7 +65,7 @@ func TestChangeDuringPostIsPosted(t *testing.T) {
 			Source: "kernel-monitor", Severity: "critical", Since: since, Updated: since}
 		b, _ := json.Marshal(st)
 		k, _ := conditions.Key(st.Node, st.Type)
-		tr.apply(entry{key: k, value: b})
+		tr.apply(entry{key: k, value: b, op: jetstream.KeyValuePut})
 	}
 	firing := func(as models.PostableAlerts) bool {
 		return len(as) == 1 && time.Time(as[0].EndsAt).After(time.Now())

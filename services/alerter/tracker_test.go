@@ -12,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/alertmanager/api/v2/models"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/nodewarden/nodewarden/servicekit/conditions"
 	"github.com/nodewarden/nodewarden/services/alerter/am"
@@ -61,7 +63,7 @@ func TestWhichConditionsArePosted(t *testing.T) {
 				Source: "kernel-monitor", Severity: "critical", Since: tt.since, Updated: tt.since, ProblemID: tt.problemID}
 			b, _ := json.Marshal(st)
 			k, _ := conditions.Key(st.Node, st.Type)
-			tr.apply(entry{key: k, value: b})
+			tr.apply(entry{key: k, value: b, op: jetstream.KeyValuePut})
 			// The change's flush, then a resend's.
 			if err := tr.flushAlerts(context.Background()); err != nil {
 				t.Fatal(err)
@@ -88,5 +90,43 @@ func TestWhichConditionsArePosted(t *testing.T) {
 				t.Errorf("posted %q, want %q", got, want)
 			}
 		})
+	}
+}
+
+// The active-conditions gauge follows every put and delete.
+func TestActiveCount(t *testing.T) {
+	tr := newTracker(nil, builder{resend: time.Minute}, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)),
+		newMetrics(prometheus.NewRegistry()), time.Now)
+	put := func(node, status, reason string) entry {
+		st := conditions.State{Node: node, Type: "KernelDeadlock", Status: status, Reason: reason, Since: time.Now(), ProblemID: "p"}
+		b, _ := json.Marshal(st)
+		k, _ := conditions.Key(st.Node, st.Type)
+		return entry{key: k, value: b, op: jetstream.KeyValuePut}
+	}
+	del := func(node string) entry {
+		k, _ := conditions.Key(node, "KernelDeadlock")
+		return entry{key: k, op: jetstream.KeyValueDelete}
+	}
+	steps := []struct {
+		name string
+		e    entry
+		want float64
+	}{
+		{"a True", put("node-a", conditions.True, "DockerHung"), 1},
+		{"b True", put("node-b", conditions.True, "DockerHung"), 2},
+		{"a True for another reason", put("node-a", conditions.True, "AUFSUmountHung"), 2},
+		{"a False", put("node-a", conditions.False, "KernelHasNoDeadlock"), 1},
+		{"a False again", put("node-a", conditions.False, "KernelHasNoDeadlock"), 1},
+		{"b deleted", del("node-b"), 0},
+		{"b deleted again", del("node-b"), 0},
+		{"c deleted, never seen", del("node-c"), 0},
+		{"b True again", put("node-b", conditions.True, "DockerHung"), 1},
+		{"not understood", entry{key: "x", value: []byte("{"), op: jetstream.KeyValuePut}, 1},
+	}
+	for _, s := range steps {
+		tr.apply(s.e)
+		if got := testutil.ToFloat64(tr.m.active); got != s.want {
+			t.Fatalf("after %s: active %v, want %v", s.name, got, s.want)
+		}
 	}
 }

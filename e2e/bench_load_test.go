@@ -39,7 +39,7 @@ func capacityConfig(quick bool) capConfig {
 			drain: 30 * time.Second, logRate: 0.1, matchRate: 0.01}
 	}
 	var sizes, influxSizes []clusterSize
-	for _, n := range []int{500, 1000, 2000, 3000, 4000, 6000, 8000, 10000, 12000} {
+	for _, n := range []int{500, 1000, 2000, 3000, 4000, 6000, 8000, 10000, 12000, 14000} {
 		sizes = append(sizes, clusterSize{n, benchContainers})
 	}
 	for _, n := range []int{250, 500, 750, 1000, 1500, 2000, 3000} {

@@ -4,6 +4,7 @@
 package embedded
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Options configure one embedded server.
@@ -114,7 +117,7 @@ func (s *Server) Restart() (*Server, error) {
 }
 
 // StartCluster starts n servers joined in one route cluster with JetStream, stores under dir,
-// and waits until JetStream has a meta leader.
+// and waits until JetStream can place a stream on all of them.
 func StartCluster(dir string, n int) ([]*Server, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("embedded nats cluster: n = %d", n)
@@ -146,24 +149,44 @@ func StartCluster(dir string, n int) ([]*Server, error) {
 		}
 		servers = append(servers, s)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if hasLeader(servers) {
-			return servers, nil
-		}
-		time.Sleep(50 * time.Millisecond) // polling for the meta leader; no event to wait on
+	if err := waitPlaceable(servers); err != nil {
+		stopAll()
+		return nil, err
 	}
-	stopAll()
-	return nil, errors.New("embedded nats cluster: no JetStream meta leader after 30s")
+	return servers, nil
 }
 
-func hasLeader(servers []*Server) bool {
-	for _, s := range servers {
-		if s.JetStreamIsLeader() {
-			return true
-		}
+// waitPlaceable waits until a stream replicated on every server can be created. A meta leader
+// is not enough: until it has heard each peer's statistics it refuses such a stream with "no
+// suitable peers for placement, peer offline" (a fault test saw it on a loaded machine).
+func waitPlaceable(servers []*Server) error {
+	nc, err := nats.Connect(servers[0].ClientURL())
+	if err != nil {
+		return fmt.Errorf("embedded nats cluster: connect: %w", err)
 	}
-	return false
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("embedded nats cluster: %w", err)
+	}
+	cfg := jetstream.StreamConfig{Name: "NW_PLACEMENT_PROBE", Subjects: []string{"_nw.placement.probe"},
+		Storage: jetstream.MemoryStorage, Replicas: len(servers)}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err = js.CreateStream(ctx, cfg)
+		if err == nil {
+			err = js.DeleteStream(ctx, cfg.Name)
+		}
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("embedded nats cluster: a stream of %d replicas still cannot be placed after 30s: %w", len(servers), err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the cluster's readiness; no event to wait on
+	}
 }
 
 func freePorts(n int) ([]int, error) {

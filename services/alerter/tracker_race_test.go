@@ -18,6 +18,21 @@ import (
 	"github.com/nodewarden/nodewarden/services/alerter/am"
 )
 
+// testTracker is a tracker posting to Alertmanager at amURL ("" = none), with a resend
+// interval of a minute, nothing logged, and its clock now.
+func testTracker(t *testing.T, amURL string, now func() time.Time) *tracker {
+	t.Helper()
+	var client *am.Client
+	if amURL != "" {
+		var err error
+		if client, err = am.New(am.Options{URLs: []string{amURL}, Timeout: 10 * time.Second}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return newTracker(nil, builder{resend: time.Minute}, client, nil, slog.New(slog.NewTextHandler(io.Discard, nil)),
+		newMetrics(prometheus.NewRegistry()), now)
+}
+
 // entry is a KV put (or, with op set, a delete) of a condition state, as the tracker's watch
 // delivers it.
 type entry struct {
@@ -52,12 +67,7 @@ func TestChangeDuringPostIsPosted(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	client, err := am.New(am.Options{URLs: []string{srv.URL}, Timeout: 10 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := newTracker(nil, builder{resend: time.Minute}, client, nil, slog.New(slog.NewTextHandler(io.Discard, nil)),
-		newMetrics(prometheus.NewRegistry()), time.Now)
+	tr := testTracker(t, srv.URL, time.Now)
 	since := time.Now().Add(-time.Minute)
 	set := func(status string) {
 		since = since.Add(time.Second)

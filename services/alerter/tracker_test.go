@@ -3,8 +3,6 @@ package alerter
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -14,11 +12,9 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/alertmanager/api/v2/models"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/nodewarden/nodewarden/servicekit/conditions"
-	"github.com/nodewarden/nodewarden/services/alerter/am"
 )
 
 // What a flush posts for a condition state, by what the state went through: a default False
@@ -53,12 +49,7 @@ func TestWhichConditionsArePosted(t *testing.T) {
 				mu.Unlock()
 			}))
 			defer srv.Close()
-			client, err := am.New(am.Options{URLs: []string{srv.URL}, Timeout: 10 * time.Second})
-			if err != nil {
-				t.Fatal(err)
-			}
-			tr := newTracker(nil, builder{resend: time.Minute}, client, nil, slog.New(slog.NewTextHandler(io.Discard, nil)),
-				newMetrics(prometheus.NewRegistry()), func() time.Time { return now })
+			tr := testTracker(t, srv.URL, func() time.Time { return now })
 			st := conditions.State{Node: "node-a", Type: "KernelDeadlock", Status: tt.status, Reason: "KernelHasNoDeadlock",
 				Source: "kernel-monitor", Severity: "critical", Since: tt.since, Updated: tt.since, ProblemID: tt.problemID}
 			b, _ := json.Marshal(st)
@@ -95,8 +86,7 @@ func TestWhichConditionsArePosted(t *testing.T) {
 
 // The active-conditions gauge follows every put and delete.
 func TestActiveCount(t *testing.T) {
-	tr := newTracker(nil, builder{resend: time.Minute}, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)),
-		newMetrics(prometheus.NewRegistry()), time.Now)
+	tr := testTracker(t, "", time.Now)
 	put := func(node, status, reason string) entry {
 		st := conditions.State{Node: node, Type: "KernelDeadlock", Status: status, Reason: reason, Since: time.Now(), ProblemID: "p"}
 		b, _ := json.Marshal(st)
